@@ -1,0 +1,87 @@
+// The swarmnet daemon: opens the store in the data directory, loads the
+// manager's state from it and serves the API. What `swarmnet daemon` runs in
+// the foreground (and `swarmnet init` starts in the background).
+import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { connect } from "node:net";
+import { dirname, join } from "node:path";
+import { type HostAddress, formatHost } from "../core/host-url.ts";
+import { Dispatcher } from "../manager/dispatcher.ts";
+import { nativeRoutes } from "../manager/http/routes.ts";
+import { Manager } from "../manager/manager.ts";
+import { openEmbeddedStore } from "../store/embedded.ts";
+import type { Store } from "../store/store.ts";
+import { VERSION } from "../version.ts";
+
+export interface DaemonOptions {
+  dataDir: string;
+  host: HostAddress;
+  log?: (line: string) => void;
+}
+
+export interface RunningDaemon {
+  manager: Manager;
+  address: string;
+  close(): Promise<void>;
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
+  const log = opts.log ?? ((line: string) => console.error(`${new Date().toISOString()} ${line}`));
+  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  const store: Store = await openEmbeddedStore(join(opts.dataDir, "store"));
+  const manager = new Manager(store);
+  await manager.load();
+  const dispatcher = new Dispatcher(manager);
+  const router = nativeRoutes(manager, dispatcher, { version: VERSION });
+  const server = createServer((req, res) => void router.handle(req, res));
+  try {
+    await listen(server, opts.host);
+  } catch (err) {
+    dispatcher.close();
+    await store.close();
+    throw err;
+  }
+  await writeFile(join(opts.dataDir, "daemon.pid"), `${process.pid}\n`);
+  const address = formatHost(opts.host);
+  log(`swarmnet ${VERSION} listening on ${address}, state in ${opts.dataDir}${manager.initialized ? " (swarm active)" : ""}`);
+  return {
+    manager,
+    address,
+    async close() {
+      dispatcher.close();
+      server.closeAllConnections();
+      await new Promise<void>((done) => server.close(() => done()));
+      if (opts.host.kind === "unix") await rm(opts.host.path, { force: true });
+      await rm(join(opts.dataDir, "daemon.pid"), { force: true });
+      await store.close();
+      log("swarmnet daemon stopped");
+    },
+  };
+}
+
+async function listen(server: Server, host: HostAddress): Promise<void> {
+  if (host.kind === "unix") {
+    await mkdir(dirname(host.path), { recursive: true });
+    if (await answers(host.path)) {
+      throw new Error(`another daemon is already listening on unix://${host.path}`);
+    }
+    await rm(host.path, { force: true }); // a stale socket left by a daemon that died
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    if (host.kind === "unix") server.listen(host.path, () => resolve());
+    else server.listen(host.port, host.host, () => resolve());
+  });
+  if (host.kind === "unix") await chmod(host.path, 0o660);
+}
+
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(path);
+    sock.once("connect", () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once("error", () => resolve(false));
+  });
+}

@@ -1,0 +1,152 @@
+// The native API (JSON over HTTP, under /v1). Handlers are thin: parse the
+// request, call the manager, shape the answer. The CLI is its only client
+// today; the Docker-compatible API is a separate set of routes.
+import { NOT_MANAGER_MESSAGE, SwarmnetError, invalid } from "../../core/errors.ts";
+import { isTerminal, type Service, type Task } from "../../core/model.ts";
+import type { Dispatcher } from "../dispatcher.ts";
+import type { InitOptions, Manager } from "../manager.ts";
+import { taskName } from "../orchestrator.ts";
+import { resolve } from "../resolve.ts";
+import { Router } from "./router.ts";
+
+export const API_VERSION = "1";
+
+export function nativeRoutes(manager: Manager, dispatcher: Dispatcher, info: { version: string }): Router {
+  const r = new Router();
+  const state = manager.state;
+  const requireManager = () => {
+    if (!manager.initialized) throw new SwarmnetError("NOT_MANAGER", NOT_MANAGER_MESSAGE);
+  };
+  const serviceView = (s: Service) => {
+    const tasks = state.tasksOf(s.id);
+    const running = tasks.filter((t) => t.status.state === "running" && t.desiredState === "running").length;
+    const desired =
+      "replicated" in s.spec.mode ? s.spec.mode.replicated.replicas : tasks.filter((t) => t.desiredState === "running").length;
+    return { ...s, serviceStatus: { runningTasks: running, desiredTasks: desired } };
+  };
+  const taskView = (t: Task) => {
+    const service = state.get("services", t.serviceId);
+    return {
+      ...t,
+      name: service ? taskName(service, t) : t.id,
+      serviceName: service?.spec.name ?? "",
+      nodeHostname: state.get("nodes", t.nodeId)?.hostname ?? "",
+      agentConnected: t.nodeId ? dispatcher.isConnected(t.nodeId) : false,
+    };
+  };
+
+  r.on("GET", "/v1/ping", () => ({ body: { ok: true, apiVersion: API_VERSION } }));
+  r.on("GET", "/v1/info", () => ({
+    body: {
+      version: info.version,
+      apiVersion: API_VERSION,
+      swarm: manager.initialized
+        ? {
+            nodeId: manager.selfNodeId,
+            localNodeState: "active",
+            controlAvailable: true,
+            nodes: state.list("nodes").length,
+            managers: state.list("nodes").filter((n) => n.role === "manager").length,
+            cluster: state.cluster,
+          }
+        : { nodeId: "", localNodeState: "inactive", controlAvailable: false },
+    },
+  }));
+  r.on("POST", "/v1/swarm/init", async (req) => {
+    const body = (req.body ?? {}) as InitOptions;
+    if (typeof body !== "object") throw invalid("the request body must be a JSON object");
+    const { nodeId } = await manager.init(body);
+    return { status: 201, body: { nodeId } };
+  });
+  r.on("POST", "/v1/swarm/leave", async (req) => {
+    await manager.leave(req.query.get("force") === "true" || req.query.get("force") === "1");
+    return undefined;
+  });
+  r.on("GET", "/v1/swarm", () => {
+    requireManager();
+    return { body: state.cluster };
+  });
+
+  r.on("GET", "/v1/nodes", () => {
+    requireManager();
+    return { body: state.list("nodes").map((n) => ({ ...n, self: n.id === manager.selfNodeId })) };
+  });
+  r.on("GET", "/v1/nodes/:ref", (req) => {
+    requireManager();
+    const n = manager.node(req.params.ref!);
+    return { body: { ...n, self: n.id === manager.selfNodeId } };
+  });
+  r.on("GET", "/v1/nodes/:ref/watch", (req, res) => {
+    requireManager();
+    dispatcher.stream(manager.node(req.params.ref!).id, res);
+    return "streaming";
+  });
+
+  r.on("GET", "/v1/networks", () => {
+    requireManager();
+    return { body: state.list("networks").sort((a, b) => a.name.localeCompare(b.name)) };
+  });
+  r.on("POST", "/v1/networks", async (req) => {
+    requireManager();
+    return { status: 201, body: await manager.createNetwork(req.body as never) };
+  });
+  r.on("GET", "/v1/networks/:ref", (req) => {
+    requireManager();
+    const net = resolve(state, "networks", req.params.ref!);
+    const users = state.list("services").filter((s) => s.spec.networks.some((n) => n.target === net.id) ||
+      s.endpoint.virtualIps.some((v) => v.networkId === net.id));
+    return { body: { ...net, services: users.map((s) => s.spec.name).sort() } };
+  });
+  r.on("DELETE", "/v1/networks/:ref", async (req) => {
+    requireManager();
+    await manager.removeNetwork(req.params.ref!);
+    return undefined;
+  });
+
+  r.on("GET", "/v1/services", () => {
+    requireManager();
+    return { body: state.list("services").sort((a, b) => a.spec.name.localeCompare(b.spec.name)).map(serviceView) };
+  });
+  r.on("POST", "/v1/services", async (req) => {
+    requireManager();
+    return { status: 201, body: serviceView(await manager.createService(req.body as never)) };
+  });
+  r.on("GET", "/v1/services/:ref", (req) => {
+    requireManager();
+    return { body: serviceView(resolve(state, "services", req.params.ref!)) };
+  });
+  r.on("POST", "/v1/services/:ref/update", async (req) => {
+    requireManager();
+    const version = Number(req.query.get("version"));
+    if (!req.query.has("version") || !Number.isInteger(version)) throw invalid("the version query parameter is required");
+    return { body: serviceView(await manager.updateService(req.params.ref!, version, req.body as never)) };
+  });
+  r.on("DELETE", "/v1/services/:ref", async (req) => {
+    requireManager();
+    await manager.removeService(req.params.ref!);
+    return undefined;
+  });
+
+  r.on("GET", "/v1/tasks", (req) => {
+    requireManager();
+    let tasks = state.list("tasks");
+    const service = req.query.get("service");
+    if (service) {
+      const id = resolve(state, "services", service).id;
+      tasks = tasks.filter((t) => t.serviceId === id);
+    }
+    const node = req.query.get("node");
+    if (node) {
+      const id = manager.node(node).id;
+      tasks = tasks.filter((t) => t.nodeId === id);
+    }
+    if (req.query.get("live") === "true") tasks = tasks.filter((t) => !isTerminal(t.status.state));
+    tasks.sort((a, b) => a.serviceId.localeCompare(b.serviceId) || a.slot - b.slot || a.createdAt.localeCompare(b.createdAt));
+    return { body: tasks.map(taskView) };
+  });
+  r.on("GET", "/v1/tasks/:id", (req) => {
+    requireManager();
+    return { body: taskView(resolve(state, "tasks", req.params.id!)) };
+  });
+  return r;
+}

@@ -1,0 +1,318 @@
+// The manager: the only writer of cluster state. Each operation runs under
+// one lock: it checks its input, changes the in-memory state through a Tx
+// (rolled back whole on any error, so bad input changes nothing), then hands
+// the Tx's writes to the store as one transaction. The lock is released once
+// the write is queued (the store orders writes as they are issued), so
+// concurrent requests share fsyncs through the store's group commit.
+import { EventEmitter } from "node:events";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import { SwarmnetError, NOT_MANAGER_MESSAGE, conflict, invalid, precondition } from "../core/errors.ts";
+import { newId } from "../core/ids.ts";
+import type { Cluster, Network, Node, Service } from "../core/model.ts";
+import { checkNetworkRequest, type NetworkCreateRequest } from "../core/network-spec.ts";
+import { checkServiceSpec, type ServiceSpecInput } from "../core/service-spec.ts";
+import type { Store } from "../store/store.ts";
+import { Allocator } from "./allocator.ts";
+import { reconcileService, retireAll } from "./orchestrator.ts";
+import { resolve, resolveNetwork } from "./resolve.ts";
+import { scheduleServices } from "./scheduler.ts";
+import { ClusterState, KEY_PREFIX, KINDS, type Kind, Tx } from "./state.ts";
+import { predefinedNetworks } from "./predefined.ts";
+
+export interface InitOptions {
+  defaultAddrPool?: string[];
+  subnetSize?: number;
+  dataPathPort?: number;
+  advertiseAddr?: string;
+  dataPathAddr?: string;
+  hostname?: string;
+}
+
+export const DEFAULT_ADDR_POOL = ["10.0.0.0/8"];
+export const DEFAULT_SUBNET_SIZE = 24;
+export const DEFAULT_DATA_PATH_PORT = 4789;
+
+export class Manager {
+  readonly state = new ClusterState();
+  /** Emits "change" after every committed operation (the dispatcher and waiters listen). */
+  readonly events = new EventEmitter();
+  private readonly store: Store;
+  private alloc: Allocator | undefined;
+  private lock: Promise<unknown> = Promise.resolve();
+  /** Id of the node this manager runs on. */
+  selfNodeId = "";
+
+  constructor(store: Store) {
+    this.store = store;
+    this.events.setMaxListeners(0);
+  }
+
+  /** Loads the state a previous run persisted and rebuilds the allocator from it. */
+  async load(): Promise<void> {
+    const { kvs } = await this.store.range(KEY_PREFIX);
+    this.state.clear();
+    for (const kv of kvs) {
+      const kind = kv.key.slice(KEY_PREFIX.length).split("/")[0] as Kind;
+      if (KINDS.includes(kind)) this.state.set(kind, JSON.parse(kv.value));
+    }
+    const cluster = this.state.cluster;
+    if (cluster) {
+      this.alloc = new Allocator(cluster);
+      this.alloc.rebuild(this.state);
+      this.selfNodeId = this.state.list("nodes").find((n) => n.leader)?.id ?? "";
+    }
+  }
+
+  get initialized(): boolean {
+    return this.state.cluster !== undefined;
+  }
+
+  /** Runs fn under the lock in a Tx; persists its writes; rolls everything back on error. */
+  private async mutate<T>(fn: (tx: Tx, alloc: Allocator) => T, needsCluster = true): Promise<T> {
+    let durable: Promise<unknown> = Promise.resolve();
+    const run = this.lock.then(() => {
+      if (needsCluster && !this.alloc) throw new SwarmnetError("NOT_MANAGER", NOT_MANAGER_MESSAGE);
+      const tx = new Tx(this.state, new Date().toISOString());
+      let result: T;
+      try {
+        result = fn(tx, this.alloc!);
+      } catch (err) {
+        tx.rollback();
+        throw err;
+      }
+      const ops = tx.ops();
+      if (ops.length > 0) {
+        durable = this.store.txn({ compare: [], success: ops });
+        this.events.emit("change");
+      }
+      return result;
+    });
+    this.lock = run.catch(() => undefined);
+    const result = await run;
+    await durable;
+    return result;
+  }
+
+  async init(opts: InitOptions): Promise<{ nodeId: string; cluster: Cluster }> {
+    return this.mutate((tx) => {
+      if (this.alloc) {
+        throw new SwarmnetError(
+          "UNAVAILABLE",
+          'This node is already part of a swarm. Use "swarmnet leave" to leave this swarm and join another one.',
+        );
+      }
+      const dataPathPort = opts.dataPathPort ?? DEFAULT_DATA_PATH_PORT;
+      if (!Number.isInteger(dataPathPort) || dataPathPort < 1024 || dataPathPort > 49151) {
+        throw invalid(`data path port ${dataPathPort} is not in the valid range 1024-49151`);
+      }
+      const cluster = tx.put("cluster", {
+        id: "cluster",
+        version: 0,
+        createdAt: tx.now,
+        updatedAt: tx.now,
+        defaultAddrPool: opts.defaultAddrPool?.length ? opts.defaultAddrPool : DEFAULT_ADDR_POOL,
+        subnetSize: opts.subnetSize ?? DEFAULT_SUBNET_SIZE,
+        dataPathPort,
+        joinTokens: { worker: joinToken(), manager: joinToken() },
+      });
+      const alloc = new Allocator(cluster);
+      const node = tx.put("nodes", {
+        id: newId(),
+        version: 0,
+        createdAt: tx.now,
+        updatedAt: tx.now,
+        hostname: opts.hostname ?? hostname(),
+        role: "manager",
+        availability: "active",
+        advertiseAddr: opts.advertiseAddr ?? "127.0.0.1",
+        dataPathAddr: opts.dataPathAddr ?? opts.advertiseAddr ?? "127.0.0.1",
+        state: "ready",
+        message: "",
+        labels: {},
+        leader: true,
+      });
+      for (const net of predefinedNetworks(tx.now)) tx.put("networks", net);
+      this.createNetworkIn(tx, alloc, { name: "ingress", driver: "overlay", ingress: true });
+      this.alloc = alloc;
+      tx.onUndo(() => (this.alloc = undefined));
+      this.selfNodeId = node.id;
+      return { nodeId: node.id, cluster };
+    }, false);
+  }
+
+  /** Leaves the swarm; on the last manager this erases the cluster, so it needs force. */
+  async leave(force: boolean): Promise<void> {
+    if (!this.alloc) throw new SwarmnetError("UNAVAILABLE", "This node is not part of a swarm");
+    if (!force) {
+      throw precondition(
+        "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.",
+      );
+    }
+    await this.mutate((tx) => {
+      for (const kind of KINDS) for (const obj of this.state.list(kind)) tx.delete(kind, obj.id);
+      this.alloc = undefined;
+      this.selfNodeId = "";
+    });
+  }
+
+  async createNetwork(req: NetworkCreateRequest): Promise<Network> {
+    return this.mutate((tx, alloc) => this.createNetworkIn(tx, alloc, req));
+  }
+
+  private createNetworkIn(tx: Tx, alloc: Allocator, req: NetworkCreateRequest): Network {
+    const checked = checkNetworkRequest(req);
+    const networks = tx.state.list("networks");
+    if (networks.some((n) => n.name === checked.name)) {
+      throw conflict(`network with name ${checked.name} already exists`);
+    }
+    const ingress = networks.find((n) => n.ingress);
+    if (checked.ingress && ingress) throw conflict(`ingress network (${ingress.id}) is already present`);
+    const id = newId();
+    const { ipam, vni } = alloc.allocateNetwork(tx, id, checked, networks);
+    const net: Network = {
+      id,
+      version: 0,
+      createdAt: tx.now,
+      updatedAt: tx.now,
+      name: checked.name,
+      driver: checked.driver,
+      scope: checked.driver === "overlay" ? "swarm" : "local",
+      attachable: checked.attachable,
+      internal: checked.internal,
+      ingress: checked.ingress,
+      predefined: false,
+      ipam,
+      options: { ...checked.options },
+      labels: checked.labels,
+    };
+    if (vni !== undefined) {
+      net.vni = vni;
+      net.options["com.docker.network.driver.overlay.vxlanid_list"] = String(vni);
+    }
+    return tx.put("networks", net);
+  }
+
+  async removeNetwork(ref: string): Promise<void> {
+    await this.mutate((tx, alloc) => {
+      const net = resolveNetwork(this.state, ref);
+      if (net.predefined) throw precondition(`${net.name} is a pre-defined network and cannot be removed`);
+      const services = this.state.list("services");
+      if (net.ingress) {
+        const user = services.find((s) => s.endpoint.ports.some((p) => p.publishMode === "ingress"));
+        if (user) {
+          throw precondition(`ingress network cannot be removed because service ${user.spec.name} depends on it`);
+        }
+      }
+      const user = services.find((s) => s.spec.networks.some((n) => n.target === net.id));
+      if (user) throw precondition(`network ${net.name} is in use by service ${user.spec.name}`);
+      const owner = [...this.state.list("tasks"), ...this.state.list("containers")].find((t) =>
+        t.networks.some((n) => n.networkId === net.id),
+      );
+      if (owner) throw precondition(`network ${net.name} is in use by task ${owner.id}`);
+      alloc.releaseNetwork(tx, net);
+      tx.delete("networks", net.id);
+    });
+  }
+
+  async createService(input: ServiceSpecInput): Promise<Service> {
+    return this.mutate((tx, alloc) => {
+      const spec = checkServiceSpec(input, (ref) => this.serviceNetwork(ref));
+      if (this.state.list("services").some((s) => s.spec.name === spec.name)) {
+        throw conflict(`service ${spec.name} already exists`);
+      }
+      const id = newId();
+      const ports = alloc.allocatePorts(tx, { id }, spec.endpoint.ports, this.state.list("services"));
+      const virtualIps = this.virtualIps(tx, alloc, spec, ports, []);
+      const service = tx.put("services", {
+        id,
+        version: 0,
+        createdAt: tx.now,
+        updatedAt: tx.now,
+        spec,
+        endpoint: { ports, virtualIps },
+      });
+      reconcileService(tx, alloc, service);
+      scheduleServices(tx, [service]);
+      return this.state.get("services", id)!;
+    });
+  }
+
+  /** Replaces a service's spec; `version` must be the one the caller read (Docker's optimistic concurrency). */
+  async updateService(ref: string, version: number, input: ServiceSpecInput): Promise<Service> {
+    return this.mutate((tx, alloc) => {
+      const old = resolve(this.state, "services", ref);
+      if (version !== old.version) throw conflict("update out of sequence");
+      const spec = checkServiceSpec(input, (r) => this.serviceNetwork(r));
+      if (spec.name !== old.spec.name) throw invalid("renaming services is not supported");
+      const ports = alloc.allocatePorts(tx, old, spec.endpoint.ports, this.state.list("services"));
+      const virtualIps = this.virtualIps(tx, alloc, spec, ports, old.endpoint.virtualIps);
+      const publishesIngress = (p: Service["endpoint"]["ports"]) => p.some((x) => x.publishMode === "ingress");
+      const taskSpecChanged =
+        JSON.stringify(taskTemplate(old.spec)) !== JSON.stringify(taskTemplate(spec)) ||
+        publishesIngress(old.endpoint.ports) !== publishesIngress(ports);
+      const service = tx.put("services", { ...old, spec, previousSpec: old.spec, endpoint: { ports, virtualIps } });
+      reconcileService(tx, alloc, service, taskSpecChanged);
+      scheduleServices(tx, [service]);
+      return this.state.get("services", old.id)!;
+    });
+  }
+
+  async removeService(ref: string): Promise<void> {
+    await this.mutate((tx, alloc) => {
+      const service = resolve(this.state, "services", ref);
+      for (const vip of service.endpoint.virtualIps) alloc.releaseAddress(tx, vip.networkId, vip.addr);
+      alloc.releasePorts(tx, service.id);
+      retireAll(tx, alloc, service.id);
+      tx.delete("services", service.id);
+    });
+  }
+
+  /** A network a service may attach to: swarm-scoped and not the ingress network. */
+  private serviceNetwork(ref: string): string {
+    const net = resolveNetwork(this.state, ref);
+    if (net.scope !== "swarm") {
+      throw invalid(
+        `The network ${net.name} cannot be used with services. Only networks scoped to the swarm can be used, such as those created with the overlay driver.`,
+      );
+    }
+    if (net.ingress) throw invalid(`service cannot be explicitly attached to the ingress network "${net.name}"`);
+    return net.id;
+  }
+
+  /** In vip mode: keeps existing VIPs on networks still attached, allocates new ones, frees the rest. */
+  private virtualIps(
+    tx: Tx,
+    alloc: Allocator,
+    spec: Service["spec"],
+    ports: Service["endpoint"]["ports"],
+    current: Service["endpoint"]["virtualIps"],
+  ): Service["endpoint"]["virtualIps"] {
+    const wanted: string[] = [];
+    if (spec.endpoint.mode === "vip") {
+      const ingress = this.state.list("networks").find((n) => n.ingress);
+      if (ingress && ports.some((p) => p.publishMode === "ingress")) wanted.push(ingress.id);
+      for (const n of spec.networks) wanted.push(n.target);
+    }
+    const out = [];
+    for (const networkId of wanted) {
+      const have = current.find((v) => v.networkId === networkId);
+      out.push(have ?? { networkId, addr: alloc.allocateAddress(tx, networkId) });
+    }
+    for (const v of current) if (!wanted.includes(v.networkId)) alloc.releaseAddress(tx, v.networkId, v.addr);
+    return out;
+  }
+
+  node(ref: string): Node {
+    return resolve(this.state, "nodes", ref);
+  }
+}
+
+function joinToken(): string {
+  return `SWMTKN-1-${randomBytes(25).toString("hex")}`;
+}
+
+/** What a task runs with; a change here replaces tasks (a replica count change does not). */
+function taskTemplate(spec: Service["spec"]): unknown {
+  return [spec.image, spec.command, spec.containerLabels, spec.networks, spec.placement];
+}

@@ -1,0 +1,102 @@
+// Turns services into tasks: replicated services get slots 1..N, global
+// services one task per eligible node. Tasks no agent has started yet are
+// deleted outright (their addresses freed); started ones are asked to shut
+// down and are deleted when their agent reports them stopped.
+import { newId } from "../core/ids.ts";
+import { isTerminal, isUnstarted, type Service, type Task } from "../core/model.ts";
+import type { Allocator } from "./allocator.ts";
+import { eligibleNodes } from "./scheduler.ts";
+import type { Tx } from "./state.ts";
+
+/** Networks a task of this service attaches to: its own, plus ingress when it publishes ingress ports. */
+export function taskNetworkIds(tx: Tx, service: Service): { networkId: string; aliases: string[] }[] {
+  const nets = service.spec.networks.map((n) => ({ networkId: n.target, aliases: n.aliases }));
+  const ingress = tx.state.list("networks").find((n) => n.ingress);
+  const publishes = service.endpoint.ports.some((p) => p.publishMode === "ingress");
+  if (publishes && ingress && !nets.some((n) => n.networkId === ingress.id)) {
+    nets.unshift({ networkId: ingress.id, aliases: [] });
+  }
+  return nets;
+}
+
+export function newTask(tx: Tx, alloc: Allocator, service: Service, slot: number, nodeId: string): Task {
+  const networks = taskNetworkIds(tx, service).map((n) => ({
+    networkId: n.networkId,
+    aliases: n.aliases,
+    addresses: [alloc.allocateAddress(tx, n.networkId)],
+  }));
+  return tx.put("tasks", {
+    id: newId(),
+    version: 0,
+    createdAt: tx.now,
+    updatedAt: tx.now,
+    serviceId: service.id,
+    slot,
+    nodeId,
+    desiredState: "running",
+    status: { state: "new", message: "created", err: "", timestamp: tx.now },
+    networks,
+    serviceVersion: service.version,
+  });
+}
+
+/** Removes a task now if nothing runs it, else asks its agent to stop it. */
+export function retireTask(tx: Tx, alloc: Allocator, task: Task, desired: "shutdown" | "remove"): void {
+  if (isUnstarted(task.status.state) || isTerminal(task.status.state)) {
+    deleteTask(tx, alloc, task);
+  } else if (task.desiredState !== desired) {
+    tx.put("tasks", { ...task, desiredState: desired });
+  }
+}
+
+export function deleteTask(tx: Tx, alloc: Allocator, task: Task): void {
+  for (const att of task.networks) {
+    for (const addr of att.addresses) alloc.releaseAddress(tx, att.networkId, addr);
+  }
+  tx.delete("tasks", task.id);
+}
+
+/** Brings the service's tasks in line with its spec. `replace` retires every task first (spec changed). */
+export function reconcileService(tx: Tx, alloc: Allocator, service: Service, replace = false): void {
+  const live = tx.state.tasksOf(service.id).filter((t) => t.desiredState === "running");
+  const keep: Task[] = [];
+  for (const t of live) {
+    if (replace && t.serviceVersion !== service.version) retireTask(tx, alloc, t, "shutdown");
+    else keep.push(t);
+  }
+  if ("replicated" in service.spec.mode) {
+    const replicas = service.spec.mode.replicated.replicas;
+    const bySlot = new Map<number, Task>();
+    for (const t of keep) {
+      if (t.slot > replicas || bySlot.has(t.slot)) retireTask(tx, alloc, t, "shutdown");
+      else bySlot.set(t.slot, t);
+    }
+    for (let slot = 1; slot <= replicas; slot++) {
+      if (!bySlot.has(slot)) newTask(tx, alloc, service, slot, "");
+    }
+  } else {
+    const eligible = new Set(eligibleNodes(tx.state.list("nodes"), service).map((n) => n.id));
+    const byNode = new Map<string, Task>();
+    for (const t of keep) {
+      if (!eligible.has(t.nodeId) || byNode.has(t.nodeId)) retireTask(tx, alloc, t, "shutdown");
+      else byNode.set(t.nodeId, t);
+    }
+    for (const nodeId of eligible) {
+      if (byNode.has(nodeId)) continue;
+      const task = newTask(tx, alloc, service, 0, nodeId);
+      tx.put("tasks", {
+        ...task,
+        status: { state: "assigned", message: "scheduler assigned task to node", err: "", timestamp: tx.now },
+      });
+    }
+  }
+}
+
+/** Retires all of a service's tasks (service removal). */
+export function retireAll(tx: Tx, alloc: Allocator, serviceId: string): void {
+  for (const t of tx.state.tasksOf(serviceId)) retireTask(tx, alloc, t, "remove");
+}
+
+export function taskName(service: Service, task: Task): string {
+  return task.slot > 0 ? `${service.spec.name}.${task.slot}.${task.id}` : `${service.spec.name}.${task.nodeId}.${task.id}`;
+}
