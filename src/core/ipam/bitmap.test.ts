@@ -79,7 +79,11 @@ describe("Bitmap", () => {
     const op = fc.oneof(
       fc.record({ t: fc.constant("set" as const), i: index }),
       fc.record({ t: fc.constant("clear" as const), i: index }),
-      fc.record({ t: fc.constant("fill" as const), i: index, n: fc.integer({ min: 1, max: 3000 }) }),
+      fc.record({
+        t: fc.constant("fill" as const),
+        i: index,
+        n: fc.oneof(fc.integer({ min: 1, max: 3000 }), fc.constant(PAGE + 5)),
+      }),
       fc.record({ t: fc.constant("find" as const), i: index, n: fc.nat() }),
     );
     fc.assert(
