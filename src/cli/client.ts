@@ -2,7 +2,7 @@
 // address that -H / SWARMNET_HOST / the default names. API errors arrive as
 // `{"message"}` bodies and become ApiError with the daemon's words.
 import { request } from "node:http";
-import { type HostAddress, formatHost } from "../core/host-url.ts";
+import { formatHost, type HostAddress } from "../core/host-url.ts";
 
 export class ApiError extends Error {
   readonly status: number;
@@ -34,7 +34,10 @@ export class Client {
         {
           ...this.target(path),
           method,
-          headers: text === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(text) },
+          headers:
+            text === undefined
+              ? {}
+              : { "content-type": "application/json", "content-length": Buffer.byteLength(text) },
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -50,7 +53,9 @@ export class Client {
             const status = res.statusCode ?? 0;
             if (status >= 400) {
               const err = parsed as { message?: string; code?: string } | undefined;
-              reject(new ApiError(status, err?.code ?? "", err?.message ?? (raw || `HTTP ${status}`)));
+              reject(
+                new ApiError(status, err?.code ?? "", err?.message ?? (raw || `HTTP ${status}`)),
+              );
             } else resolve(parsed as T);
           });
         },

@@ -1,8 +1,9 @@
 // What every command gets: the API client, output streams and the helpers
 // that make output look like Docker's (tables, JSON, one-line errors).
-import type { FlagSpec, Parsed } from "./flags.ts";
-import type { Client } from "./client.ts";
+
 import { invalid } from "../core/errors.ts";
+import type { Client } from "./client.ts";
+import type { FlagSpec, Parsed } from "./flags.ts";
 
 export interface Ctx {
   client: Client;
@@ -47,6 +48,8 @@ export function printInspect(ctx: Ctx, objects: unknown[]): void {
 
 export function need(args: Parsed, count: number, what: string, command: string): void {
   if (args.positionals.length < count) {
-    throw invalid(`"swarmnet ${command}" requires at least ${count} argument${count === 1 ? "" : "s"} (${what})`);
+    throw invalid(
+      `"swarmnet ${command}" requires at least ${count} argument${count === 1 ? "" : "s"} (${what})`,
+    );
   }
 }

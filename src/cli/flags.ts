@@ -24,7 +24,12 @@ export interface Parsed {
 
 export const HELP_FLAG: FlagSpec = { name: "help", kind: "bool", help: "Print usage" };
 
-export function parseFlags(args: string[], specs: FlagSpec[], command: string, interspersed = true): Parsed {
+export function parseFlags(
+  args: string[],
+  specs: FlagSpec[],
+  command: string,
+  interspersed = true,
+): Parsed {
   const all = [...specs, HELP_FLAG];
   const flags: FlagValues = {};
   for (const s of all) if (s.kind === "list") flags[s.name] = [];
@@ -51,7 +56,12 @@ export function parseFlags(args: string[], specs: FlagSpec[], command: string, i
     const name = long ? arg.slice(2, eq > 0 ? eq : undefined) : arg.slice(1, eq > 0 ? eq : 2);
     let inline = eq > 0 ? arg.slice(eq + 1) : !long && arg.length > 2 ? arg.slice(2) : undefined;
     const spec = all.find((s) => (long ? s.name === name : s.short === name));
-    if (!spec) throw invalid(long ? `unknown flag: --${name}${hint}` : `unknown shorthand flag: '${name}' in ${arg}${hint}`);
+    if (!spec)
+      throw invalid(
+        long
+          ? `unknown flag: --${name}${hint}`
+          : `unknown shorthand flag: '${name}' in ${arg}${hint}`,
+      );
     const label = long ? `--${spec.name}` : `-${spec.short}`;
     if (spec.kind === "bool") {
       if (inline !== undefined && !["true", "false", "1", "0"].includes(inline)) {
@@ -65,7 +75,8 @@ export function parseFlags(args: string[], specs: FlagSpec[], command: string, i
       inline = args[++i]!;
     }
     if (spec.kind === "int") {
-      if (!/^-?\d+$/.test(inline)) throw invalid(`invalid argument "${inline}" for "${label}" flag: not an integer`);
+      if (!/^-?\d+$/.test(inline))
+        throw invalid(`invalid argument "${inline}" for "${label}" flag: not an integer`);
       flags[spec.name] = Number(inline);
     } else if (spec.kind === "list") {
       (flags[spec.name] as string[]).push(inline);

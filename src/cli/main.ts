@@ -2,14 +2,22 @@
 // its flags. Every error ends as one line on stderr and a non-zero exit.
 import { isSwarmnetError } from "../core/errors.ts";
 import { DEFAULT_HOST, parseHost } from "../core/host-url.ts";
+import { VERSION } from "../version.ts";
 import { ApiError, Client } from "./client.ts";
-import type { Command, Ctx } from "./context.ts";
-import { parseFlags, usage } from "./flags.ts";
 import { networkCreate, networkInspect, networkLs, networkRm } from "./commands/network.ts";
 import { nodeInspect, nodeLs } from "./commands/node.ts";
-import { serviceCreate, serviceInspect, serviceLs, servicePs, serviceRm, serviceScale, serviceUpdate } from "./commands/service.ts";
+import {
+  serviceCreate,
+  serviceInspect,
+  serviceLs,
+  servicePs,
+  serviceRm,
+  serviceScale,
+  serviceUpdate,
+} from "./commands/service.ts";
 import { daemon, init, joinToken, leave } from "./commands/swarm.ts";
-import { VERSION } from "../version.ts";
+import type { Command, Ctx } from "./context.ts";
+import { parseFlags, usage } from "./flags.ts";
 
 const COMMANDS: Command[] = [
   daemon,
@@ -39,7 +47,10 @@ function topUsage(): string {
   return `Usage:  swarmnet [-H URL] COMMAND\n\nDocker Swarm-style container networking, with network policies.\n\nCommands:\n${rows.join("\n")}\n\nGlobal options:\n  -H, --host string   Daemon socket to connect to (env SWARMNET_HOST, default ${DEFAULT_HOST})\n  -v, --version       Print version information and quit\n`;
 }
 
-export async function main(argv: string[], io: { out: (s: string) => void; err: (s: string) => void }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: { out: (s: string) => void; err: (s: string) => void },
+): Promise<number> {
   let hostText = process.env.SWARMNET_HOST || DEFAULT_HOST;
   const args = [...argv];
   // Global flags come before the command words (as with `docker -H`); `--host` after them works too.
@@ -80,14 +91,30 @@ export async function main(argv: string[], io: { out: (s: string) => void; err: 
   }
   const rest = args.slice(command.name.split(" ").length);
   // --host may also follow the command words.
-  const hostSpec = { name: "host", short: "H", kind: "string" as const, help: "Daemon socket to connect to" };
-  const parsed = parseFlags(rest, [...command.flags, hostSpec], command.name, command.interspersed ?? true);
+  const hostSpec = {
+    name: "host",
+    short: "H",
+    kind: "string" as const,
+    help: "Daemon socket to connect to",
+  };
+  const parsed = parseFlags(
+    rest,
+    [...command.flags, hostSpec],
+    command.name,
+    command.interspersed ?? true,
+  );
   if (parsed.flags.help) {
     io.out(usage(command.name, command.synopsis, command.flags));
     return 0;
   }
   if (typeof parsed.flags.host === "string") hostText = parsed.flags.host;
-  const ctx: Ctx = { client: new Client(parseHost(hostText)), hostText, out: io.out, err: io.err, isTty: process.stderr.isTTY === true };
+  const ctx: Ctx = {
+    client: new Client(parseHost(hostText)),
+    hostText,
+    out: io.out,
+    err: io.err,
+    isTty: process.stderr.isTTY === true,
+  };
   return (await command.run(ctx, parsed)) ?? 0;
 }
 
@@ -101,7 +128,10 @@ function describe(err: unknown): string {
 }
 
 if (import.meta.main) {
-  const io = { out: (s: string) => process.stdout.write(`${s}\n`), err: (s: string) => process.stderr.write(`${s}\n`) };
+  const io = {
+    out: (s: string) => process.stdout.write(`${s}\n`),
+    err: (s: string) => process.stderr.write(`${s}\n`),
+  };
   main(process.argv.slice(2), io).then(
     (code) => {
       process.exitCode = code;

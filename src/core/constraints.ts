@@ -13,17 +13,26 @@ export interface Constraint {
 
 const KEY_PATTERN = /^(?:[a-zA-Z0-9_.-]+)$/;
 const VALUE_PATTERN = /^(?:[a-zA-Z0-9_\-.*/:]+)$/;
-const KNOWN_KEYS = new Set(["node.id", "node.hostname", "node.role", "node.platform.os", "node.platform.arch"]);
+const KNOWN_KEYS = new Set([
+  "node.id",
+  "node.hostname",
+  "node.role",
+  "node.platform.os",
+  "node.platform.arch",
+]);
 
 export function parseConstraint(text: string): Constraint {
   const ops = [...text.matchAll(/==|!=/g)];
-  if (ops.length !== 1) throw invalid(`invalid constraint '${text}': constraint expected one operator from ==, !=`);
+  if (ops.length !== 1)
+    throw invalid(`invalid constraint '${text}': constraint expected one operator from ==, !=`);
   const match = ops[0]!;
   const op = match[0] as "==" | "!=";
   const key = text.slice(0, match.index).trim();
   const value = text.slice(match.index! + 2).trim();
-  if (!KEY_PATTERN.test(key)) throw invalid(`invalid constraint '${text}': key '${key}' is invalid`);
-  if (!VALUE_PATTERN.test(value)) throw invalid(`invalid constraint '${text}': value '${value}' is invalid`);
+  if (!KEY_PATTERN.test(key))
+    throw invalid(`invalid constraint '${text}': key '${key}' is invalid`);
+  if (!VALUE_PATTERN.test(value))
+    throw invalid(`invalid constraint '${text}': value '${value}' is invalid`);
   const isLabel = /^(node|engine)\.labels\.[^.].*$/.test(key);
   if (!isLabel && !KNOWN_KEYS.has(key.toLowerCase())) {
     throw invalid(

@@ -2,7 +2,9 @@
 // unix:///path/to.sock or tcp://host:port.
 import { invalid } from "./errors.ts";
 
-export type HostAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
+export type HostAddress =
+  | { kind: "unix"; path: string }
+  | { kind: "tcp"; host: string; port: number };
 
 export const DEFAULT_HOST = "unix:///run/swarmnet/swarmnet.sock";
 export const DEFAULT_DATA_DIR = "/var/lib/swarmnet";
@@ -10,18 +12,22 @@ export const DEFAULT_DATA_DIR = "/var/lib/swarmnet";
 export function parseHost(text: string): HostAddress {
   if (text.startsWith("unix://")) {
     const path = text.slice("unix://".length);
-    if (!path.startsWith("/")) throw invalid(`invalid host "${text}": a unix socket path must be absolute`);
+    if (!path.startsWith("/"))
+      throw invalid(`invalid host "${text}": a unix socket path must be absolute`);
     return { kind: "unix", path };
   }
   if (text.startsWith("tcp://")) {
     const m = /^tcp:\/\/(\[[^\]]+\]|[^:/]+):(\d+)\/?$/.exec(text);
     const port = Number(m?.[2]);
-    if (!m || port < 1 || port > 65535) throw invalid(`invalid host "${text}": expected tcp://HOST:PORT`);
+    if (!m || port < 1 || port > 65535)
+      throw invalid(`invalid host "${text}": expected tcp://HOST:PORT`);
     return { kind: "tcp", host: m[1]!.replace(/^\[|\]$/g, ""), port };
   }
   throw invalid(`invalid host "${text}": expected unix:///PATH or tcp://HOST:PORT`);
 }
 
 export function formatHost(h: HostAddress): string {
-  return h.kind === "unix" ? `unix://${h.path}` : `tcp://${h.host.includes(":") ? `[${h.host}]` : h.host}:${h.port}`;
+  return h.kind === "unix"
+    ? `unix://${h.path}`
+    : `tcp://${h.host.includes(":") ? `[${h.host}]` : h.host}:${h.port}`;
 }

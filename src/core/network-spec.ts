@@ -9,7 +9,12 @@ export interface NetworkCreateRequest {
   attachable?: boolean;
   internal?: boolean;
   ingress?: boolean;
-  ipam?: { subnet?: string; gateway?: string; ipRange?: string; auxAddresses?: Record<string, string> }[];
+  ipam?: {
+    subnet?: string;
+    gateway?: string;
+    ipRange?: string;
+    auxAddresses?: Record<string, string>;
+  }[];
   options?: Record<string, string>;
   labels?: Record<string, string>;
 }
@@ -41,7 +46,8 @@ export function validateName(kind: string, name: unknown): string {
 
 export function validateLabels(labels: unknown, what = "label"): Record<string, string> {
   if (labels === undefined || labels === null) return {};
-  if (typeof labels !== "object" || Array.isArray(labels)) throw invalid(`${what}s must be an object of strings`);
+  if (typeof labels !== "object" || Array.isArray(labels))
+    throw invalid(`${what}s must be an object of strings`);
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(labels)) {
     if (k === "") throw invalid(`invalid ${what}: the key must not be empty`);
@@ -57,7 +63,12 @@ export interface CheckedNetworkRequest {
   attachable: boolean;
   internal: boolean;
   ingress: boolean;
-  ipam: { subnet?: string; gateway?: string; ipRange?: string; auxAddresses: Record<string, string> }[];
+  ipam: {
+    subnet?: string;
+    gateway?: string;
+    ipRange?: string;
+    auxAddresses: Record<string, string>;
+  }[];
   options: Record<string, string>;
   labels: Record<string, string>;
   mtu?: number;
@@ -65,23 +76,29 @@ export interface CheckedNetworkRequest {
 }
 
 export function checkNetworkRequest(req: NetworkCreateRequest): CheckedNetworkRequest {
-  if (typeof req !== "object" || req === null) throw invalid("the request body must be a JSON object");
+  if (typeof req !== "object" || req === null)
+    throw invalid("the request body must be a JSON object");
   const name = validateName("network", req.name);
   const driver = req.driver ?? "overlay";
   if (typeof driver !== "string" || !(driver in DRIVER_OPTIONS)) {
-    throw invalid(`plugin "${String(driver)}" not found (swarmnet's drivers are overlay, bridge and macvlan)`);
+    throw invalid(
+      `plugin "${String(driver)}" not found (swarmnet's drivers are overlay, bridge and macvlan)`,
+    );
   }
   const ingress = req.ingress === true;
   const attachable = req.attachable === true;
   const internal = req.internal === true;
-  if (ingress && driver !== "overlay") throw invalid("only overlay networks can be ingress networks");
+  if (ingress && driver !== "overlay")
+    throw invalid("only overlay networks can be ingress networks");
   if (ingress && attachable) throw invalid("ingress network cannot be attachable");
   if (ingress && internal) throw invalid("ingress network cannot be internal");
   const options = validateLabels(req.options, "option");
   const allowed = DRIVER_OPTIONS[driver]!;
   for (const key of Object.keys(options)) {
     if (!allowed.has(key)) {
-      throw invalid(`unknown option "${key}" for the ${driver} driver (known: ${[...allowed].sort().join(", ")})`);
+      throw invalid(
+        `unknown option "${key}" for the ${driver} driver (known: ${[...allowed].sort().join(", ")})`,
+      );
     }
   }
   let mtu: number | undefined;
@@ -100,19 +117,25 @@ export function checkNetworkRequest(req: NetworkCreateRequest): CheckedNetworkRe
       throw invalid(`invalid VXLAN id "${text}": must be a single number between 1 and 16777215`);
     }
   }
-  if (ENCRYPTED_OPTION in options && options[ENCRYPTED_OPTION] !== "" && options[ENCRYPTED_OPTION] !== "true") {
+  if (
+    ENCRYPTED_OPTION in options &&
+    options[ENCRYPTED_OPTION] !== "" &&
+    options[ENCRYPTED_OPTION] !== "true"
+  ) {
     throw invalid(`option "encrypted" takes no value`);
   }
   if (driver === "macvlan" && !options["parent"]) {
-    throw invalid('the macvlan driver needs a parent interface: --opt parent=IFNAME');
+    throw invalid("the macvlan driver needs a parent interface: --opt parent=IFNAME");
   }
   const ipamIn = req.ipam ?? [];
   if (!Array.isArray(ipamIn)) throw invalid("ipam must be a list of address configurations");
   if (ipamIn.length > 1) throw invalid("swarmnet supports one IPv4 subnet per network");
   const ipam = ipamIn.map((c) => {
-    if (typeof c !== "object" || c === null) throw invalid("each ipam configuration must be an object");
+    if (typeof c !== "object" || c === null)
+      throw invalid("each ipam configuration must be an object");
     for (const f of ["subnet", "gateway", "ipRange"] as const) {
-      if (c[f] !== undefined && typeof c[f] !== "string") throw invalid(`ipam ${f} must be a string`);
+      if (c[f] !== undefined && typeof c[f] !== "string")
+        throw invalid(`ipam ${f} must be a string`);
     }
     if ((c.gateway || c.ipRange || Object.keys(c.auxAddresses ?? {}).length > 0) && !c.subnet) {
       throw invalid("gateway, ip-range and aux-address need an explicit --subnet");

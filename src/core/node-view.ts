@@ -38,10 +38,13 @@ export interface ViewInputs {
 
 export function nodeView(input: ViewInputs): NodeView {
   const nodeId = input.node.id;
-  const tasks = input.tasks.filter((t) => t.nodeId === nodeId).sort((a, b) => a.id.localeCompare(b.id));
+  const tasks = input.tasks
+    .filter((t) => t.nodeId === nodeId)
+    .sort((a, b) => a.id.localeCompare(b.id));
   const containers = input.containers.filter((c) => c.nodeId === nodeId);
   const networkIds = new Set<string>();
-  for (const owner of [...tasks, ...containers]) for (const att of owner.networks) networkIds.add(att.networkId);
+  for (const owner of [...tasks, ...containers])
+    for (const att of owner.networks) networkIds.add(att.networkId);
   const networks = input.networks.filter((n) => networkIds.has(n.id));
   const dataPath = new Map(input.nodes.map((n) => [n.id, n.dataPathAddr]));
   const endpoints: Endpoint[] = [];
@@ -65,8 +68,21 @@ export function nodeView(input: ViewInputs): NodeView {
       }
     }
   }
-  endpoints.sort((a, b) => a.networkId.localeCompare(b.networkId) || a.address.localeCompare(b.address));
-  const services = input.services.filter((s) => s.endpoint.virtualIps.some((v) => networkIds.has(v.networkId)) ||
-    s.spec.networks.some((n) => networkIds.has(n.target)));
-  return { node: input.node, dataPathPort: input.dataPathPort, tasks, containers, networks, endpoints, services };
+  endpoints.sort(
+    (a, b) => a.networkId.localeCompare(b.networkId) || a.address.localeCompare(b.address),
+  );
+  const services = input.services.filter(
+    (s) =>
+      s.endpoint.virtualIps.some((v) => networkIds.has(v.networkId)) ||
+      s.spec.networks.some((n) => networkIds.has(n.target)),
+  );
+  return {
+    node: input.node,
+    dataPathPort: input.dataPathPort,
+    tasks,
+    containers,
+    networks,
+    endpoints,
+    services,
+  };
 }

@@ -29,14 +29,25 @@ export function parsePortFlag(text: string): PortConfig {
   const [ports = "", proto = "tcp", ...rest] = text.split("/");
   if (rest.length > 0 || ports === "") throw invalid(`invalid port format: ${text}`);
   const parts = ports.split(":");
-  if (parts.length > 2) throw invalid(`invalid port format: ${text} (expected [PUBLISHED:]TARGET[/PROTOCOL])`);
+  if (parts.length > 2)
+    throw invalid(`invalid port format: ${text} (expected [PUBLISHED:]TARGET[/PROTOCOL])`);
   const target = parsePortNumber(parts[parts.length - 1]!, "containerPort");
   const published = parts.length === 2 ? parsePortNumber(parts[0]!, "hostPort") : 0;
-  return { protocol: parseProtocol(proto), targetPort: target, publishedPort: published, publishMode: "ingress" };
+  return {
+    protocol: parseProtocol(proto),
+    targetPort: target,
+    publishedPort: published,
+    publishMode: "ingress",
+  };
 }
 
 function parseLongPort(text: string): PortConfig {
-  const port: PortConfig = { protocol: "tcp", targetPort: 0, publishedPort: 0, publishMode: "ingress" };
+  const port: PortConfig = {
+    protocol: "tcp",
+    targetPort: 0,
+    publishedPort: 0,
+    publishMode: "ingress",
+  };
   for (const field of text.split(",")) {
     const eq = field.indexOf("=");
     if (eq < 0) throw invalid(`invalid field '${field}' must be a key=value pair`);

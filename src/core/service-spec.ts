@@ -23,7 +23,8 @@ const DNS_LABEL = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$/;
 export const MAX_REPLICAS = 100_000;
 
 export function validateServiceName(name: unknown): string {
-  if (typeof name !== "string" || name === "") throw invalid("service name must not be empty (use --name)");
+  if (typeof name !== "string" || name === "")
+    throw invalid("service name must not be empty (use --name)");
   if (name.length > 63 || !DNS_LABEL.test(name)) {
     throw invalid(`invalid service name "${name}": name must be valid as a DNS name component`);
   }
@@ -34,7 +35,8 @@ export function validateReplicas(value: unknown): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
     throw invalid(`invalid replicas value ${String(value)}: must be a non-negative integer`);
   }
-  if (value > MAX_REPLICAS) throw invalid(`invalid replicas value ${value}: at most ${MAX_REPLICAS}`);
+  if (value > MAX_REPLICAS)
+    throw invalid(`invalid replicas value ${value}: at most ${MAX_REPLICAS}`);
   return value;
 }
 
@@ -68,7 +70,8 @@ export function checkServiceSpec(
   input: ServiceSpecInput,
   resolveNetwork: (ref: string) => string,
 ): ServiceSpec {
-  if (typeof input !== "object" || input === null) throw invalid("the service spec must be a JSON object");
+  if (typeof input !== "object" || input === null)
+    throw invalid("the service spec must be a JSON object");
   const name = validateServiceName(input.name);
   let mode: ServiceSpec["mode"] = { replicated: { replicas: 1 } };
   if (input.mode !== undefined) {
@@ -101,16 +104,19 @@ export function checkServiceSpec(
   if (!Array.isArray(networksIn)) throw invalid("networks must be a list");
   const networks = networksIn.map((raw) => {
     const n = (typeof raw === "string" ? { target: raw } : raw) as Record<string, unknown>;
-    if (typeof n?.target !== "string" || n.target === "") throw invalid("each network needs a target");
+    if (typeof n?.target !== "string" || n.target === "")
+      throw invalid("each network needs a target");
     return { target: resolveNetwork(n.target), aliases: stringList(n.aliases, "network aliases") };
   });
   const ids = networks.map((n) => n.target);
-  if (new Set(ids).size !== ids.length) throw invalid("service cannot be attached to the same network twice");
+  if (new Set(ids).size !== ids.length)
+    throw invalid("service cannot be attached to the same network twice");
   const placementIn = (input.placement ?? {}) as Record<string, unknown>;
   const constraints = stringList(placementIn.constraints, "placement constraints");
   parseConstraints(constraints);
   const command = stringList(input.command, "command");
-  if (input.image !== undefined && typeof input.image !== "string") throw invalid("image must be a string");
+  if (input.image !== undefined && typeof input.image !== "string")
+    throw invalid("image must be a string");
   return {
     name,
     labels: validateLabels(input.labels),

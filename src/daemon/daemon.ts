@@ -5,7 +5,7 @@ import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
-import { type HostAddress, formatHost } from "../core/host-url.ts";
+import { formatHost, type HostAddress } from "../core/host-url.ts";
 import { Dispatcher } from "../manager/dispatcher.ts";
 import { nativeRoutes } from "../manager/http/routes.ts";
 import { Manager } from "../manager/manager.ts";
@@ -43,7 +43,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   }
   await writeFile(join(opts.dataDir, "daemon.pid"), `${process.pid}\n`);
   const address = formatHost(opts.host);
-  log(`swarmnet ${VERSION} listening on ${address}, state in ${opts.dataDir}${manager.initialized ? " (swarm active)" : ""}`);
+  log(
+    `swarmnet ${VERSION} listening on ${address}, state in ${opts.dataDir}${manager.initialized ? " (swarm active)" : ""}`,
+  );
   return {
     manager,
     address,

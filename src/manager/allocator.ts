@@ -3,8 +3,14 @@
 // Its state is derivable from the stored objects (`rebuild`), so it is never
 // persisted itself; each allocation registers its undo with the Tx so a failed
 // operation leaves nothing allocated.
-import { invalid, conflict } from "../core/errors.ts";
-import { AddressPool, IdAllocator, IpamError, SubnetPools, checkNoOverlap } from "../core/ipam/index.ts";
+import { conflict, invalid } from "../core/errors.ts";
+import {
+  AddressPool,
+  checkNoOverlap,
+  IdAllocator,
+  IpamError,
+  SubnetPools,
+} from "../core/ipam/index.ts";
 import type { Cluster, IpamConfig, Network, PortConfig, Service } from "../core/model.ts";
 import type { CheckedNetworkRequest } from "../core/network-spec.ts";
 import { DYNAMIC_PORT_RANGE } from "../core/ports.ts";
@@ -40,9 +46,11 @@ export class Allocator {
   rebuild(state: ClusterState): void {
     for (const net of state.list("networks")) this.adoptNetwork(net);
     for (const svc of state.list("services")) {
-      for (const vip of svc.endpoint.virtualIps) this.pools.get(vip.networkId)?.reserve(hostOf(vip.addr));
+      for (const vip of svc.endpoint.virtualIps)
+        this.pools.get(vip.networkId)?.reserve(hostOf(vip.addr));
       for (const p of svc.endpoint.ports) {
-        if (p.publishMode === "ingress" && p.publishedPort) this.ingressPorts.set(portKey(p), svc.id);
+        if (p.publishMode === "ingress" && p.publishedPort)
+          this.ingressPorts.set(portKey(p), svc.id);
       }
     }
     for (const owner of [...state.list("tasks"), ...state.list("containers")]) {
@@ -61,17 +69,25 @@ export class Allocator {
   }
 
   /** Picks (or checks) the subnet, gateway and VXLAN id of a new network. */
-  allocateNetwork(tx: Tx, id: string, req: CheckedNetworkRequest, existing: Network[]): Pick<Network, "ipam" | "vni"> {
+  allocateNetwork(
+    tx: Tx,
+    id: string,
+    req: CheckedNetworkRequest,
+    existing: Network[],
+  ): Pick<Network, "ipam" | "vni"> {
     if (req.driver !== "overlay") {
       // Local-scope networks are programmed per node; their addresses are not the cluster's to hand out.
       const cfg = req.ipam[0];
-      return { ipam: cfg?.subnet ? [{ ...cfg, subnet: cfg.subnet, gateway: cfg.gateway ?? "" }] : [] };
+      return {
+        ipam: cfg?.subnet ? [{ ...cfg, subnet: cfg.subnet, gateway: cfg.gateway ?? "" }] : [],
+      };
     }
-    const inUse = existing.filter((n) => n.scope === "swarm").flatMap((n) =>
-      n.ipam.map((c) => ({ name: n.name, subnet: c.subnet })),
-    );
+    const inUse = existing
+      .filter((n) => n.scope === "swarm")
+      .flatMap((n) => n.ipam.map((c) => ({ name: n.name, subnet: c.subnet })));
     const wanted = req.ipam[0];
-    const subnet = wanted?.subnet ?? ipam(() => this.subnetPools.allocate(inUse.map((u) => u.subnet)));
+    const subnet =
+      wanted?.subnet ?? ipam(() => this.subnetPools.allocate(inUse.map((u) => u.subnet)));
     const pool = ipam(() => {
       if (wanted?.subnet) checkNoOverlap(wanted.subnet, inUse);
       return new AddressPool({
@@ -84,8 +100,10 @@ export class Allocator {
     });
     let vni: number;
     if (req.vni !== undefined) {
-      if (this.vnis.isAllocated(req.vni)) throw conflict(`VXLAN id ${req.vni} is already in use by another network`);
-      if (req.vni < VNI_MIN) throw invalid(`VXLAN id ${req.vni} is below ${VNI_MIN}, the first id swarmnet manages`);
+      if (this.vnis.isAllocated(req.vni))
+        throw conflict(`VXLAN id ${req.vni} is already in use by another network`);
+      if (req.vni < VNI_MIN)
+        throw invalid(`VXLAN id ${req.vni} is below ${VNI_MIN}, the first id swarmnet manages`);
       vni = req.vni;
       this.vnis.allocateSpecific(vni);
     } else {
@@ -96,7 +114,11 @@ export class Allocator {
       this.pools.delete(id);
       this.vnis.release(vni);
     });
-    const cfg: IpamConfig = { subnet: pool.subnet, gateway: pool.gateway, auxAddresses: wanted?.auxAddresses ?? {} };
+    const cfg: IpamConfig = {
+      subnet: pool.subnet,
+      gateway: pool.gateway,
+      auxAddresses: wanted?.auxAddresses ?? {},
+    };
     if (wanted?.ipRange) cfg.ipRange = wanted.ipRange;
     return { ipam: [cfg], vni };
   }
@@ -128,8 +150,18 @@ export class Allocator {
     tx.onUndo(() => pool.reserve(ip));
   }
 
+  /** Addresses in use on a network (endpoints and VIPs), for invariants and tests. */
+  addressesInUse(networkId: string): number {
+    return this.pools.get(networkId)?.inUse ?? 0;
+  }
+
   /** Checks published ports against other services and fills in dynamic ones. */
-  allocatePorts(tx: Tx, service: Pick<Service, "id">, ports: PortConfig[], services: Service[]): PortConfig[] {
+  allocatePorts(
+    tx: Tx,
+    service: Pick<Service, "id">,
+    ports: PortConfig[],
+    services: Service[],
+  ): PortConfig[] {
     const mine = new Set<string>();
     for (const [key, owner] of this.ingressPorts) if (owner === service.id) mine.add(key);
     const out: PortConfig[] = [];
@@ -166,7 +198,9 @@ export class Allocator {
   }
 
   releasePorts(tx: Tx, serviceId: string): void {
-    const removed = [...this.ingressPorts].filter(([, owner]) => owner === serviceId).map(([k]) => k);
+    const removed = [...this.ingressPorts]
+      .filter(([, owner]) => owner === serviceId)
+      .map(([k]) => k);
     for (const key of removed) this.ingressPorts.delete(key);
     tx.onUndo(() => {
       for (const key of removed) this.ingressPorts.set(key, serviceId);

@@ -31,8 +31,8 @@ export class Dispatcher {
 
   stream(nodeId: string, res: ServerResponse): void {
     res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" });
-    let set = this.streams.get(nodeId);
-    if (!set) this.streams.set(nodeId, (set = new Set()));
+    const set = this.streams.get(nodeId) ?? new Set();
+    this.streams.set(nodeId, set);
     const entry = { res, last: "" };
     set.add(entry);
     res.on("close", () => {

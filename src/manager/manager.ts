@@ -4,10 +4,17 @@
 // the Tx's writes to the store as one transaction. The lock is released once
 // the write is queued (the store orders writes as they are issued), so
 // concurrent requests share fsyncs through the store's group commit.
+
+import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
-import { randomBytes } from "node:crypto";
-import { SwarmnetError, NOT_MANAGER_MESSAGE, conflict, invalid, precondition } from "../core/errors.ts";
+import {
+  conflict,
+  invalid,
+  NOT_MANAGER_MESSAGE,
+  precondition,
+  SwarmnetError,
+} from "../core/errors.ts";
 import { newId } from "../core/ids.ts";
 import type { Cluster, Network, Node, Service } from "../core/model.ts";
 import { checkNetworkRequest, type NetworkCreateRequest } from "../core/network-spec.ts";
@@ -15,10 +22,10 @@ import { checkServiceSpec, type ServiceSpecInput } from "../core/service-spec.ts
 import type { Store } from "../store/store.ts";
 import { Allocator } from "./allocator.ts";
 import { reconcileService, retireAll } from "./orchestrator.ts";
+import { predefinedNetworks } from "./predefined.ts";
 import { resolve, resolveNetwork } from "./resolve.ts";
 import { scheduleServices } from "./scheduler.ts";
 import { ClusterState, KEY_PREFIX, KINDS, type Kind, Tx } from "./state.ts";
-import { predefinedNetworks } from "./predefined.ts";
 
 export interface InitOptions {
   defaultAddrPool?: string[];
@@ -167,7 +174,8 @@ export class Manager {
       throw conflict(`network with name ${checked.name} already exists`);
     }
     const ingress = networks.find((n) => n.ingress);
-    if (checked.ingress && ingress) throw conflict(`ingress network (${ingress.id}) is already present`);
+    if (checked.ingress && ingress)
+      throw conflict(`ingress network (${ingress.id}) is already present`);
     const id = newId();
     const { ipam, vni } = alloc.allocateNetwork(tx, id, checked, networks);
     const net: Network = {
@@ -196,12 +204,17 @@ export class Manager {
   async removeNetwork(ref: string): Promise<void> {
     await this.mutate((tx, alloc) => {
       const net = resolveNetwork(this.state, ref);
-      if (net.predefined) throw precondition(`${net.name} is a pre-defined network and cannot be removed`);
+      if (net.predefined)
+        throw precondition(`${net.name} is a pre-defined network and cannot be removed`);
       const services = this.state.list("services");
       if (net.ingress) {
-        const user = services.find((s) => s.endpoint.ports.some((p) => p.publishMode === "ingress"));
+        const user = services.find((s) =>
+          s.endpoint.ports.some((p) => p.publishMode === "ingress"),
+        );
         if (user) {
-          throw precondition(`ingress network cannot be removed because service ${user.spec.name} depends on it`);
+          throw precondition(
+            `ingress network cannot be removed because service ${user.spec.name} depends on it`,
+          );
         }
       }
       const user = services.find((s) => s.spec.networks.some((n) => n.target === net.id));
@@ -222,7 +235,12 @@ export class Manager {
         throw conflict(`service ${spec.name} already exists`);
       }
       const id = newId();
-      const ports = alloc.allocatePorts(tx, { id }, spec.endpoint.ports, this.state.list("services"));
+      const ports = alloc.allocatePorts(
+        tx,
+        { id },
+        spec.endpoint.ports,
+        this.state.list("services"),
+      );
       const virtualIps = this.virtualIps(tx, alloc, spec, ports, []);
       const service = tx.put("services", {
         id,
@@ -247,11 +265,17 @@ export class Manager {
       if (spec.name !== old.spec.name) throw invalid("renaming services is not supported");
       const ports = alloc.allocatePorts(tx, old, spec.endpoint.ports, this.state.list("services"));
       const virtualIps = this.virtualIps(tx, alloc, spec, ports, old.endpoint.virtualIps);
-      const publishesIngress = (p: Service["endpoint"]["ports"]) => p.some((x) => x.publishMode === "ingress");
+      const publishesIngress = (p: Service["endpoint"]["ports"]) =>
+        p.some((x) => x.publishMode === "ingress");
       const taskSpecChanged =
         JSON.stringify(taskTemplate(old.spec)) !== JSON.stringify(taskTemplate(spec)) ||
         publishesIngress(old.endpoint.ports) !== publishesIngress(ports);
-      const service = tx.put("services", { ...old, spec, previousSpec: old.spec, endpoint: { ports, virtualIps } });
+      const service = tx.put("services", {
+        ...old,
+        spec,
+        previousSpec: old.spec,
+        endpoint: { ports, virtualIps },
+      });
       reconcileService(tx, alloc, service, taskSpecChanged);
       scheduleServices(tx, [service]);
       return this.state.get("services", old.id)!;
@@ -261,7 +285,8 @@ export class Manager {
   async removeService(ref: string): Promise<void> {
     await this.mutate((tx, alloc) => {
       const service = resolve(this.state, "services", ref);
-      for (const vip of service.endpoint.virtualIps) alloc.releaseAddress(tx, vip.networkId, vip.addr);
+      for (const vip of service.endpoint.virtualIps)
+        alloc.releaseAddress(tx, vip.networkId, vip.addr);
       alloc.releasePorts(tx, service.id);
       retireAll(tx, alloc, service.id);
       tx.delete("services", service.id);
@@ -276,7 +301,8 @@ export class Manager {
         `The network ${net.name} cannot be used with services. Only networks scoped to the swarm can be used, such as those created with the overlay driver.`,
       );
     }
-    if (net.ingress) throw invalid(`service cannot be explicitly attached to the ingress network "${net.name}"`);
+    if (net.ingress)
+      throw invalid(`service cannot be explicitly attached to the ingress network "${net.name}"`);
     return net.id;
   }
 
@@ -299,8 +325,14 @@ export class Manager {
       const have = current.find((v) => v.networkId === networkId);
       out.push(have ?? { networkId, addr: alloc.allocateAddress(tx, networkId) });
     }
-    for (const v of current) if (!wanted.includes(v.networkId)) alloc.releaseAddress(tx, v.networkId, v.addr);
+    for (const v of current)
+      if (!wanted.includes(v.networkId)) alloc.releaseAddress(tx, v.networkId, v.addr);
     return out;
+  }
+
+  /** The allocator's count of addresses held on a network (for invariant checks). */
+  addressesInUse(networkId: string): number {
+    return this.alloc?.addressesInUse(networkId) ?? 0;
   }
 
   node(ref: string): Node {

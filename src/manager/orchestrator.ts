@@ -9,7 +9,10 @@ import { eligibleNodes } from "./scheduler.ts";
 import type { Tx } from "./state.ts";
 
 /** Networks a task of this service attaches to: its own, plus ingress when it publishes ingress ports. */
-export function taskNetworkIds(tx: Tx, service: Service): { networkId: string; aliases: string[] }[] {
+export function taskNetworkIds(
+  tx: Tx,
+  service: Service,
+): { networkId: string; aliases: string[] }[] {
   const nets = service.spec.networks.map((n) => ({ networkId: n.target, aliases: n.aliases }));
   const ingress = tx.state.list("networks").find((n) => n.ingress);
   const publishes = service.endpoint.ports.some((p) => p.publishMode === "ingress");
@@ -19,7 +22,13 @@ export function taskNetworkIds(tx: Tx, service: Service): { networkId: string; a
   return nets;
 }
 
-export function newTask(tx: Tx, alloc: Allocator, service: Service, slot: number, nodeId: string): Task {
+export function newTask(
+  tx: Tx,
+  alloc: Allocator,
+  service: Service,
+  slot: number,
+  nodeId: string,
+): Task {
   const networks = taskNetworkIds(tx, service).map((n) => ({
     networkId: n.networkId,
     aliases: n.aliases,
@@ -41,7 +50,12 @@ export function newTask(tx: Tx, alloc: Allocator, service: Service, slot: number
 }
 
 /** Removes a task now if nothing runs it, else asks its agent to stop it. */
-export function retireTask(tx: Tx, alloc: Allocator, task: Task, desired: "shutdown" | "remove"): void {
+export function retireTask(
+  tx: Tx,
+  alloc: Allocator,
+  task: Task,
+  desired: "shutdown" | "remove",
+): void {
   if (isUnstarted(task.status.state) || isTerminal(task.status.state)) {
     deleteTask(tx, alloc, task);
   } else if (task.desiredState !== desired) {
@@ -57,7 +71,12 @@ export function deleteTask(tx: Tx, alloc: Allocator, task: Task): void {
 }
 
 /** Brings the service's tasks in line with its spec. `replace` retires every task first (spec changed). */
-export function reconcileService(tx: Tx, alloc: Allocator, service: Service, replace = false): void {
+export function reconcileService(
+  tx: Tx,
+  alloc: Allocator,
+  service: Service,
+  replace = false,
+): void {
   const live = tx.state.tasksOf(service.id).filter((t) => t.desiredState === "running");
   const keep: Task[] = [];
   for (const t of live) {
@@ -86,7 +105,12 @@ export function reconcileService(tx: Tx, alloc: Allocator, service: Service, rep
       const task = newTask(tx, alloc, service, 0, nodeId);
       tx.put("tasks", {
         ...task,
-        status: { state: "assigned", message: "scheduler assigned task to node", err: "", timestamp: tx.now },
+        status: {
+          state: "assigned",
+          message: "scheduler assigned task to node",
+          err: "",
+          timestamp: tx.now,
+        },
       });
     }
   }
@@ -98,5 +122,7 @@ export function retireAll(tx: Tx, alloc: Allocator, serviceId: string): void {
 }
 
 export function taskName(service: Service, task: Task): string {
-  return task.slot > 0 ? `${service.spec.name}.${task.slot}.${task.id}` : `${service.spec.name}.${task.nodeId}.${task.id}`;
+  return task.slot > 0
+    ? `${service.spec.name}.${task.slot}.${task.id}`
+    : `${service.spec.name}.${task.nodeId}.${task.id}`;
 }

@@ -4,7 +4,11 @@
 import type { Network } from "../core/model.ts";
 
 /** Docker's docker_gwbridge takes the first free 172.x/16; swarmnet's is fixed so every node agrees. */
-export const GATEWAY_BRIDGE = { name: "docker_gwbridge", subnet: "172.18.0.0/16", gateway: "172.18.0.1" };
+export const GATEWAY_BRIDGE = {
+  name: "docker_gwbridge",
+  subnet: "172.18.0.0/16",
+  gateway: "172.18.0.1",
+};
 
 export function predefinedNetworks(now: string): Network[] {
   const base = {

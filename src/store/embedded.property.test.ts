@@ -163,7 +163,7 @@ it("embedded store matches a naive model across random ops, reopens and compacti
     historyLimit: fc.integer({ min: 1, max: 100 }),
   });
   await fc.assert(
-    fc.asyncProperty(opts, fc.array(cmd, { maxLength: 40 }), async (o, cmds) => {
+    fc.asyncProperty(opts, fc.array(cmd, { maxLength: 60, size: "medium" }), async (o, cmds) => {
       const options: EmbeddedStoreOptions = { ...o, leaseCheckIntervalMs: 1000 };
       const dir = await mkdtemp(join(tmpdir(), "swarmnet-store-"));
       let store = await openEmbeddedStore(dir, options);
@@ -200,6 +200,6 @@ it("embedded store matches a naive model across random ops, reopens and compacti
         await rm(dir, { recursive: true, force: true });
       }
     }),
-    { numRuns: 40 },
+    { numRuns: 100 },
   );
 });

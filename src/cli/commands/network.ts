@@ -3,7 +3,14 @@ import { invalid } from "../../core/errors.ts";
 import { shortId } from "../../core/ids.ts";
 import type { Network } from "../../core/model.ts";
 import { ApiError } from "../client.ts";
-import { type Command, FORMAT_FLAGS, need, printInspect, printJsonLines, wantsJson } from "../context.ts";
+import {
+  type Command,
+  FORMAT_FLAGS,
+  need,
+  printInspect,
+  printJsonLines,
+  wantsJson,
+} from "../context.ts";
 import { keyValues } from "../flags.ts";
 import { table } from "../table.ts";
 
@@ -12,38 +19,58 @@ export const networkCreate: Command = {
   synopsis: "[OPTIONS] NETWORK",
   summary: "Create a network",
   flags: [
-    { name: "driver", short: "d", kind: "string", help: "Driver to manage the Network (overlay, bridge, macvlan)" },
+    {
+      name: "driver",
+      short: "d",
+      kind: "string",
+      help: "Driver to manage the Network (overlay, bridge, macvlan)",
+    },
     { name: "attachable", kind: "bool", help: "Enable manual container attachment" },
     { name: "internal", kind: "bool", help: "Restrict external access to the network" },
     { name: "ingress", kind: "bool", help: "Create swarm routing-mesh network" },
-    { name: "subnet", kind: "list", help: "Subnet in CIDR format that represents a network segment" },
+    {
+      name: "subnet",
+      kind: "list",
+      help: "Subnet in CIDR format that represents a network segment",
+    },
     { name: "gateway", kind: "list", help: "IPv4 Gateway for the master subnet" },
     { name: "ip-range", kind: "list", help: "Allocate container ip from a sub-range" },
-    { name: "aux-address", kind: "list", help: "Auxiliary IPv4 addresses used by Network driver (k=IP)" },
+    {
+      name: "aux-address",
+      kind: "list",
+      help: "Auxiliary IPv4 addresses used by Network driver (k=IP)",
+    },
     { name: "opt", short: "o", kind: "list", help: "Set driver specific options" },
     { name: "label", kind: "list", help: "Set metadata on a network" },
     { name: "scope", kind: "string", help: "Control the network's scope (swarm for overlay)" },
   ],
   async run(ctx, args) {
     need(args, 1, "NETWORK", this.name);
-    if (args.positionals.length > 1) throw invalid(`"swarmnet network create" requires exactly 1 argument`);
+    if (args.positionals.length > 1)
+      throw invalid(`"swarmnet network create" requires exactly 1 argument`);
     const f = args.flags;
     const subnets = f.subnet as string[];
     const gateways = f.gateway as string[];
     const ranges = f["ip-range"] as string[];
     if (subnets.length > 1) throw invalid("swarmnet supports one IPv4 subnet per network");
-    if (gateways.length > subnets.length) throw invalid("cannot have more gateways than subnets (use --subnet)");
-    if (ranges.length > subnets.length) throw invalid("cannot have more ip ranges than subnets (use --subnet)");
+    if (gateways.length > subnets.length)
+      throw invalid("cannot have more gateways than subnets (use --subnet)");
+    if (ranges.length > subnets.length)
+      throw invalid("cannot have more ip ranges than subnets (use --subnet)");
     const aux = keyValues(f["aux-address"] as string[], "aux-address");
-    if (Object.keys(aux).length && !subnets.length) throw invalid("no matching subnet for aux-address (use --subnet)");
-    if (f.scope !== undefined && f.scope !== "swarm" && f.scope !== "local") throw invalid(`invalid scope "${String(f.scope)}"`);
+    if (Object.keys(aux).length && !subnets.length)
+      throw invalid("no matching subnet for aux-address (use --subnet)");
+    if (f.scope !== undefined && f.scope !== "swarm" && f.scope !== "local")
+      throw invalid(`invalid scope "${String(f.scope)}"`);
     const net = await ctx.client.call<Network>("POST", "/v1/networks", {
       name: args.positionals[0],
       driver: f.driver,
       attachable: f.attachable === true,
       internal: f.internal === true,
       ingress: f.ingress === true,
-      ipam: subnets.length ? [{ subnet: subnets[0], gateway: gateways[0], ipRange: ranges[0], auxAddresses: aux }] : [],
+      ipam: subnets.length
+        ? [{ subnet: subnets[0], gateway: gateways[0], ipRange: ranges[0], auxAddresses: aux }]
+        : [],
       options: keyValues(f.opt as string[], "option"),
       labels: keyValues(f.label as string[], "label"),
     });
@@ -56,7 +83,10 @@ export const networkLs: Command = {
   name: "network ls",
   synopsis: "[OPTIONS]",
   summary: "List networks",
-  flags: [...FORMAT_FLAGS, { name: "quiet", short: "q", kind: "bool", help: "Only display network IDs" }],
+  flags: [
+    ...FORMAT_FLAGS,
+    { name: "quiet", short: "q", kind: "bool", help: "Only display network IDs" },
+  ],
   async run(ctx, args) {
     const json = wantsJson(args);
     const nets = await ctx.client.call<Network[]>("GET", "/v1/networks");
@@ -76,7 +106,13 @@ export const networkLs: Command = {
       Labels: n.labels,
     }));
     if (json) printJsonLines(ctx, rows);
-    else ctx.out(table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], rows.map((r) => [r.ID, r.Name, r.Driver, r.Scope])));
+    else
+      ctx.out(
+        table(
+          ["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
+          rows.map((r) => [r.ID, r.Name, r.Driver, r.Scope]),
+        ),
+      );
     return 0;
   },
 };
@@ -95,7 +131,11 @@ export async function eachArg(
     } catch (err) {
       if (!(err instanceof ApiError) || err.code === "UNREACHABLE") throw err;
       failed = true;
-      ctx.err(err.status === 404 && notFound ? notFound(ref) : `Error response from daemon: ${err.message}`);
+      ctx.err(
+        err.status === 404 && notFound
+          ? notFound(ref)
+          : `Error response from daemon: ${err.message}`,
+      );
     }
   }
   return failed ? 1 : 0;
@@ -127,7 +167,9 @@ export const networkRm: Command = {
   name: "network rm",
   synopsis: "NETWORK [NETWORK...]",
   summary: "Remove one or more networks",
-  flags: [{ name: "force", short: "f", kind: "bool", help: "Do not error if the network does not exist" }],
+  flags: [
+    { name: "force", short: "f", kind: "bool", help: "Do not error if the network does not exist" },
+  ],
   async run(ctx, args) {
     need(args, 1, "NETWORK", this.name);
     return eachArg(ctx, args.positionals, async (ref) => {

@@ -1,10 +1,15 @@
-// node ls | inspect
-import { shortId } from "../../core/ids.ts";
 import type { Node } from "../../core/model.ts";
-import { type Command, FORMAT_FLAGS, need, printInspect, printJsonLines, wantsJson } from "../context.ts";
-import { eachArg } from "./network.ts";
-import { table } from "../table.ts";
 import { VERSION } from "../../version.ts";
+import {
+  type Command,
+  FORMAT_FLAGS,
+  need,
+  printInspect,
+  printJsonLines,
+  wantsJson,
+} from "../context.ts";
+import { table } from "../table.ts";
+import { eachArg } from "./network.ts";
 
 type NodeRow = Node & { self: boolean };
 const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
@@ -16,7 +21,9 @@ export const nodeLs: Command = {
   flags: [...FORMAT_FLAGS, { name: "quiet", short: "q", kind: "bool", help: "Only display IDs" }],
   async run(ctx, args) {
     const json = wantsJson(args);
-    const nodes = (await ctx.client.call<NodeRow[]>("GET", "/v1/nodes")).sort((a, b) => a.hostname.localeCompare(b.hostname));
+    const nodes = (await ctx.client.call<NodeRow[]>("GET", "/v1/nodes")).sort((a, b) =>
+      a.hostname.localeCompare(b.hostname),
+    );
     if (args.flags.quiet) {
       for (const n of nodes) ctx.out(n.id);
       return 0;
@@ -35,7 +42,14 @@ export const nodeLs: Command = {
       ctx.out(
         table(
           ["ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION"],
-          rows.map((r) => [`${r.ID}${r.Self ? " *" : ""}`, r.Hostname, r.Status, r.Availability, r.ManagerStatus, r.EngineVersion]),
+          rows.map((r) => [
+            `${r.ID}${r.Self ? " *" : ""}`,
+            r.Hostname,
+            r.Status,
+            r.Availability,
+            r.ManagerStatus,
+            r.EngineVersion,
+          ]),
         ),
       );
     }
@@ -57,7 +71,9 @@ export const nodeInspect: Command = {
       args.positionals,
       async (ref) => {
         let target = ref;
-        if (ref === "self") target = (await ctx.client.call<{ swarm: { nodeId: string } }>("GET", "/v1/info")).swarm.nodeId;
+        if (ref === "self")
+          target = (await ctx.client.call<{ swarm: { nodeId: string } }>("GET", "/v1/info")).swarm
+            .nodeId;
         found.push(await ctx.client.call("GET", `/v1/nodes/${encodeURIComponent(target)}`));
       },
       (ref) => `Error: No such node: ${ref}`,

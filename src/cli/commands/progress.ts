@@ -21,20 +21,26 @@ interface ServiceRow {
 const POLL_MS = 200;
 const BAR = "[==================================================>]";
 
-export async function waitForConvergence(ctx: Ctx, serviceId: string, quiet: boolean): Promise<number> {
+export async function waitForConvergence(
+  ctx: Ctx,
+  serviceId: string,
+  quiet: boolean,
+): Promise<number> {
   let lastShown = "";
   const deadline = Date.now() + 10 * 60_000;
   while (Date.now() < deadline) {
     const service = await ctx.client.call<ServiceRow>("GET", `/v1/services/${serviceId}`);
-    const tasks = (await ctx.client.call<TaskRow[]>("GET", `/v1/tasks?service=${serviceId}`)).filter(
-      (t) => t.desiredState === "running",
-    );
+    const tasks = (
+      await ctx.client.call<TaskRow[]>("GET", `/v1/tasks?service=${serviceId}`)
+    ).filter((t) => t.desiredState === "running");
     const desired = service.serviceStatus.desiredTasks;
     const running = tasks.filter((t) => t.status.state === "running").length;
     const lines = [`overall progress: ${running} out of ${desired} tasks`];
     for (const t of tasks) {
       const label = t.slot > 0 ? `${t.slot}/${desired}` : t.nodeHostname || t.nodeId.slice(0, 12);
-      lines.push(`${label}: ${t.status.state.padEnd(9)} ${t.status.state === "running" ? BAR : ""}`.trimEnd());
+      lines.push(
+        `${label}: ${t.status.state.padEnd(9)} ${t.status.state === "running" ? BAR : ""}`.trimEnd(),
+      );
     }
     const text = lines.join("\n");
     if (!quiet && text !== lastShown) {
@@ -53,7 +59,9 @@ export async function waitForConvergence(ctx: Ctx, serviceId: string, quiet: boo
       if (pending.length) reasons.push(`${pending.length} pending: ${pending[0]!.status.message}`);
       if (orphaned.length) {
         const nodes = [...new Set(orphaned.map((t) => t.nodeHostname || t.nodeId))].join(", ");
-        reasons.push(`${orphaned.length} assigned to ${nodes}, where no agent is connected to start them`);
+        reasons.push(
+          `${orphaned.length} assigned to ${nodes}, where no agent is connected to start them`,
+        );
       }
       ctx.err(
         `service ${service.spec.name} cannot converge now (${reasons.join("; ")}); it will when that changes. Use --detach to return without waiting.`,
@@ -62,7 +70,9 @@ export async function waitForConvergence(ctx: Ctx, serviceId: string, quiet: boo
     }
     await sleep(POLL_MS);
   }
-  ctx.err("gave up waiting for the service to converge after 10 minutes; it goes on in the background");
+  ctx.err(
+    "gave up waiting for the service to converge after 10 minutes; it goes on in the background",
+  );
   return 0;
 }
 

@@ -3,8 +3,16 @@ import { invalid } from "../../core/errors.ts";
 import { shortId } from "../../core/ids.ts";
 import type { PortConfig, Service, ServiceSpec } from "../../core/model.ts";
 import { formatPort, parsePortFlag } from "../../core/ports.ts";
-import { type Command, type Ctx, FORMAT_FLAGS, need, printInspect, printJsonLines, wantsJson } from "../context.ts";
-import { type FlagSpec, type Parsed, keyValues } from "../flags.ts";
+import {
+  type Command,
+  type Ctx,
+  FORMAT_FLAGS,
+  need,
+  printInspect,
+  printJsonLines,
+  wantsJson,
+} from "../context.ts";
+import { type FlagSpec, keyValues, type Parsed } from "../flags.ts";
 import { ago, table } from "../table.ts";
 import { eachArg } from "./network.ts";
 import { waitForConvergence } from "./progress.ts";
@@ -13,7 +21,12 @@ type ServiceRow = Service & { serviceStatus: { runningTasks: number; desiredTask
 type NetworkRef = { target: string; aliases: string[] };
 
 const WAIT_FLAGS: FlagSpec[] = [
-  { name: "detach", short: "d", kind: "bool", help: "Exit immediately instead of waiting for the service to converge" },
+  {
+    name: "detach",
+    short: "d",
+    kind: "bool",
+    help: "Exit immediately instead of waiting for the service to converge",
+  },
   { name: "quiet", short: "q", kind: "bool", help: "Suppress progress output" },
 ];
 
@@ -34,7 +47,9 @@ export function parseNetworkFlag(text: string): NetworkRef {
 function parseReplicas(text: string | number, service?: string): number {
   const s = String(text);
   if (!/^\d+$/.test(s)) {
-    throw invalid(`invalid replicas value ${s}${service ? ` for service ${service}` : ""}: must be a non-negative integer`);
+    throw invalid(
+      `invalid replicas value ${s}${service ? ` for service ${service}` : ""}: must be a non-negative integer`,
+    );
   }
   return Number(s);
 }
@@ -60,17 +75,25 @@ export const serviceCreate: Command = {
   async run(ctx, args) {
     const f = args.flags;
     const mode = (f.mode as string | undefined) ?? "replicated";
-    if (mode !== "replicated" && mode !== "global") throw invalid(`invalid mode "${mode}": must be replicated or global`);
-    if (mode === "global" && f.replicas !== undefined) throw invalid("replicas can only be used with replicated mode");
+    if (mode !== "replicated" && mode !== "global")
+      throw invalid(`invalid mode "${mode}": must be replicated or global`);
+    if (mode === "global" && f.replicas !== undefined)
+      throw invalid("replicas can only be used with replicated mode");
     const spec = {
       name: f.name ?? "",
       labels: keyValues(f.label as string[], "label"),
       containerLabels: keyValues(f["container-label"] as string[], "container label"),
       image: (f.image as string | undefined) ?? "",
       command: args.positionals,
-      mode: mode === "global" ? { global: {} } : { replicated: { replicas: parseReplicas((f.replicas as string | undefined) ?? "1") } },
+      mode:
+        mode === "global"
+          ? { global: {} }
+          : { replicated: { replicas: parseReplicas((f.replicas as string | undefined) ?? "1") } },
       networks: (f.network as string[]).map(parseNetworkFlag),
-      endpoint: { mode: (f["endpoint-mode"] as string | undefined) ?? "vip", ports: (f.publish as string[]).map(parsePortFlag) },
+      endpoint: {
+        mode: (f["endpoint-mode"] as string | undefined) ?? "vip",
+        ports: (f.publish as string[]).map(parsePortFlag),
+      },
       placement: { constraints: f.constraint as string[] },
     };
     const service = await ctx.client.call<ServiceRow>("POST", "/v1/services", spec);
@@ -131,7 +154,10 @@ export const servicePs: Command = {
   name: "service ps",
   synopsis: "[OPTIONS] SERVICE [SERVICE...]",
   summary: "List the tasks of one or more services",
-  flags: [...FORMAT_FLAGS, { name: "quiet", short: "q", kind: "bool", help: "Only display task IDs" }],
+  flags: [
+    ...FORMAT_FLAGS,
+    { name: "quiet", short: "q", kind: "bool", help: "Only display task IDs" },
+  ],
   async run(ctx, args) {
     need(args, 1, "SERVICE", this.name);
     const json = wantsJson(args);
@@ -140,7 +166,12 @@ export const servicePs: Command = {
       ctx,
       args.positionals,
       async (ref) => {
-        tasks.push(...(await ctx.client.call<TaskRow[]>("GET", `/v1/tasks?service=${encodeURIComponent(ref)}`)));
+        tasks.push(
+          ...(await ctx.client.call<TaskRow[]>(
+            "GET",
+            `/v1/tasks?service=${encodeURIComponent(ref)}`,
+          )),
+        );
       },
       (ref) => `no such service: ${ref}`,
     );
@@ -211,11 +242,22 @@ export const serviceRm: Command = {
 };
 
 /** Reads the service, lets `change` edit its spec, and writes it back guarded by the version read. */
-async function updateSpec(ctx: Ctx, ref: string, change: (spec: ServiceSpec) => void): Promise<ServiceRow> {
-  const current = await ctx.client.call<ServiceRow>("GET", `/v1/services/${encodeURIComponent(ref)}`);
+async function updateSpec(
+  ctx: Ctx,
+  ref: string,
+  change: (spec: ServiceSpec) => void,
+): Promise<ServiceRow> {
+  const current = await ctx.client.call<ServiceRow>(
+    "GET",
+    `/v1/services/${encodeURIComponent(ref)}`,
+  );
   const spec = structuredClone(current.spec);
   change(spec);
-  return ctx.client.call<ServiceRow>("POST", `/v1/services/${current.id}/update?version=${current.version}`, spec);
+  return ctx.client.call<ServiceRow>(
+    "POST",
+    `/v1/services/${current.id}/update?version=${current.version}`,
+    spec,
+  );
 }
 
 export const serviceScale: Command = {
@@ -227,20 +269,29 @@ export const serviceScale: Command = {
     need(args, 1, "SERVICE=REPLICAS", this.name);
     const pairs = args.positionals.map((p) => {
       const eq = p.indexOf("=");
-      if (eq <= 0) throw invalid(`invalid scale specifier '${p}'.\nSee 'swarmnet service scale --help'.`.split("\n")[0]!);
+      if (eq <= 0)
+        throw invalid(
+          `invalid scale specifier '${p}'.\nSee 'swarmnet service scale --help'.`.split("\n")[0]!,
+        );
       return { ref: p.slice(0, eq), replicas: parseReplicas(p.slice(eq + 1), p.slice(0, eq)) };
     });
     const scaled: string[] = [];
-    const code = await eachArg(ctx, pairs.map((p) => p.ref), async (ref) => {
-      const replicas = pairs.find((p) => p.ref === ref)!.replicas;
-      const updated = await updateSpec(ctx, ref, (spec) => {
-        if (!("replicated" in spec.mode)) throw invalid(`scale can only be used with replicated or replicated-job mode`);
-        spec.mode = { replicated: { replicas } };
-      });
-      ctx.out(`${ref} scaled to ${replicas}`);
-      scaled.push(updated.id);
-    });
-    if (!args.flags.detach) for (const id of scaled) await waitForConvergence(ctx, id, args.flags.quiet === true);
+    const code = await eachArg(
+      ctx,
+      pairs.map((p) => p.ref),
+      async (ref) => {
+        const replicas = pairs.find((p) => p.ref === ref)!.replicas;
+        const updated = await updateSpec(ctx, ref, (spec) => {
+          if (!("replicated" in spec.mode))
+            throw invalid(`scale can only be used with replicated or replicated-job mode`);
+          spec.mode = { replicated: { replicas } };
+        });
+        ctx.out(`${ref} scaled to ${replicas}`);
+        scaled.push(updated.id);
+      },
+    );
+    if (!args.flags.detach)
+      for (const id of scaled) await waitForConvergence(ctx, id, args.flags.quiet === true);
     return code;
   },
 };
@@ -267,45 +318,69 @@ export const serviceUpdate: Command = {
     { name: "constraint-rm", kind: "list", help: "Remove a constraint" },
     { name: "endpoint-mode", kind: "string", help: "Endpoint mode (vip or dnsrr)" },
     { name: "image", kind: "string", help: "Image name, kept as documentation" },
-    { name: "args", kind: "string", help: "Service command args (replaces the command, split on spaces)" },
+    {
+      name: "args",
+      kind: "string",
+      help: "Service command args (replaces the command, split on spaces)",
+    },
     ...WAIT_FLAGS,
   ],
   async run(ctx, args: Parsed) {
     need(args, 1, "SERVICE", this.name);
-    if (args.positionals.length > 1) throw invalid(`"swarmnet service update" requires exactly 1 argument`);
+    if (args.positionals.length > 1)
+      throw invalid(`"swarmnet service update" requires exactly 1 argument`);
     const f = args.flags;
     const replicas = f.replicas === undefined ? undefined : parseReplicas(f.replicas as string);
     const publishAdd = (f["publish-add"] as string[]).map(parsePortFlag);
-    const publishRm = (f["publish-rm"] as string[]).map((p) => parsePortFlag(p.includes(":") || p.includes("=") ? p : `${p}`));
+    const publishRm = (f["publish-rm"] as string[]).map((p) =>
+      parsePortFlag(p.includes(":") || p.includes("=") ? p : `${p}`),
+    );
     const networkRm: string[] = [];
     for (const ref of f["network-rm"] as string[]) {
-      networkRm.push((await ctx.client.call<{ id: string }>("GET", `/v1/networks/${encodeURIComponent(ref)}`)).id);
+      networkRm.push(
+        (await ctx.client.call<{ id: string }>("GET", `/v1/networks/${encodeURIComponent(ref)}`))
+          .id,
+      );
     }
     const updated = await updateSpec(ctx, args.positionals[0]!, (spec) => {
       if (replicas !== undefined) {
-        if (!("replicated" in spec.mode)) throw invalid("replicas can only be used with replicated mode");
+        if (!("replicated" in spec.mode))
+          throw invalid("replicas can only be used with replicated mode");
         spec.mode = { replicated: { replicas } };
       }
       for (const k of f["label-rm"] as string[]) delete spec.labels[k];
       Object.assign(spec.labels, keyValues(f["label-add"] as string[], "label"));
       for (const k of f["container-label-rm"] as string[]) delete spec.containerLabels[k];
-      Object.assign(spec.containerLabels, keyValues(f["container-label-add"] as string[], "container label"));
+      Object.assign(
+        spec.containerLabels,
+        keyValues(f["container-label-add"] as string[], "container label"),
+      );
       let ports: PortConfig[] = spec.endpoint.ports;
-      for (const rm of publishRm) ports = removeWhere(ports, (p) => p.targetPort === rm.targetPort && p.protocol === rm.protocol);
+      for (const rm of publishRm)
+        ports = removeWhere(
+          ports,
+          (p) => p.targetPort === rm.targetPort && p.protocol === rm.protocol,
+        );
       for (const add of publishAdd) {
-        ports = removeWhere(ports, (p) => p.targetPort === add.targetPort && p.protocol === add.protocol);
+        ports = removeWhere(
+          ports,
+          (p) => p.targetPort === add.targetPort && p.protocol === add.protocol,
+        );
         ports.push(add);
       }
       spec.endpoint.ports = ports;
       for (const id of networkRm) {
-        if (!spec.networks.some((n) => n.target === id)) throw invalid(`service is not attached to network ${id}`);
+        if (!spec.networks.some((n) => n.target === id))
+          throw invalid(`service is not attached to network ${id}`);
         spec.networks = spec.networks.filter((n) => n.target !== id);
       }
-      for (const add of (f["network-add"] as string[]).map(parseNetworkFlag)) spec.networks.push(add);
+      for (const add of (f["network-add"] as string[]).map(parseNetworkFlag))
+        spec.networks.push(add);
       const cRm = new Set(f["constraint-rm"] as string[]);
       spec.placement.constraints = spec.placement.constraints.filter((c) => !cRm.has(c));
       spec.placement.constraints.push(...(f["constraint-add"] as string[]));
-      if (f["endpoint-mode"] !== undefined) spec.endpoint.mode = f["endpoint-mode"] as "vip" | "dnsrr";
+      if (f["endpoint-mode"] !== undefined)
+        spec.endpoint.mode = f["endpoint-mode"] as "vip" | "dnsrr";
       if (f.image !== undefined) spec.image = f.image as string;
       if (f.args !== undefined) spec.command = (f.args as string).split(/\s+/).filter(Boolean);
     });

@@ -2,15 +2,19 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import { invalid } from "../../core/errors.ts";
 import { DEFAULT_DATA_DIR, parseHost } from "../../core/host-url.ts";
-import { startDaemon } from "../../daemon/daemon.ts";
 import type { Cluster } from "../../core/model.ts";
+import { startDaemon } from "../../daemon/daemon.ts";
 import type { Command, Ctx } from "../context.ts";
 
-const DATA_DIR_FLAG = { name: "data-dir", kind: "string", help: `State directory (default ${DEFAULT_DATA_DIR})` } as const;
+const DATA_DIR_FLAG = {
+  name: "data-dir",
+  kind: "string",
+  help: `State directory (default ${DEFAULT_DATA_DIR})`,
+} as const;
 
 export const daemon: Command = {
   name: "daemon",
@@ -40,18 +44,29 @@ async function startBackgroundDaemon(ctx: Ctx, dataDir: string): Promise<void> {
   const main = fileURLToPath(new URL("../main.ts", import.meta.url));
   const child = spawn(
     process.execPath,
-    ["--disable-warning=ExperimentalWarning", main, "daemon", "--data-dir", dataDir, "--host", ctx.hostText],
+    [
+      "--disable-warning=ExperimentalWarning",
+      main,
+      "daemon",
+      "--data-dir",
+      dataDir,
+      "--host",
+      ctx.hostText,
+    ],
     { detached: true, stdio: ["ignore", log, log] },
   );
   let exited: number | null = null;
   child.once("exit", (code) => (exited = code ?? 1));
   child.unref();
   for (let i = 0; i < 200; i++) {
-    if (exited !== null) throw new Error(`the swarmnet daemon exited at start (code ${exited}); see ${logPath}`);
+    if (exited !== null)
+      throw new Error(`the swarmnet daemon exited at start (code ${exited}); see ${logPath}`);
     if (await ctx.client.ping()) return;
     await sleep(50);
   }
-  throw new Error(`the swarmnet daemon did not answer on ${ctx.hostText} within 10 s; see ${logPath}`);
+  throw new Error(
+    `the swarmnet daemon did not answer on ${ctx.hostText} within 10 s; see ${logPath}`,
+  );
 }
 
 export const init: Command = {
@@ -59,8 +74,16 @@ export const init: Command = {
   synopsis: "[OPTIONS]",
   summary: "Initialize a swarm: make this host the first manager",
   flags: [
-    { name: "default-addr-pool", kind: "list", help: "Address pool overlay subnets are carved from (repeatable; default 10.0.0.0/8)" },
-    { name: "default-addr-pool-mask-length", kind: "int", help: "Prefix length of each carved subnet (default 24)" },
+    {
+      name: "default-addr-pool",
+      kind: "list",
+      help: "Address pool overlay subnets are carved from (repeatable; default 10.0.0.0/8)",
+    },
+    {
+      name: "default-addr-pool-mask-length",
+      kind: "int",
+      help: "Prefix length of each carved subnet (default 24)",
+    },
     { name: "data-path-port", kind: "int", help: "UDP port for VXLAN data traffic (default 4789)" },
     { name: "advertise-addr", kind: "string", help: "Address other nodes reach this manager at" },
     { name: "data-path-addr", kind: "string", help: "Address used for data-path (VXLAN) traffic" },
@@ -71,7 +94,9 @@ export const init: Command = {
     const f = args.flags;
     if (args.positionals.length) throw invalid(`"swarmnet init" accepts no arguments`);
     if (f.store !== undefined && f.store !== "embedded") {
-      throw invalid(`store "${String(f.store)}" is not supported yet: only the embedded store is available`);
+      throw invalid(
+        `store "${String(f.store)}" is not supported yet: only the embedded store is available`,
+      );
     }
     const pools = f["default-addr-pool"] as string[];
     const mask = f["default-addr-pool-mask-length"] as number | undefined;
@@ -79,8 +104,13 @@ export const init: Command = {
       throw invalid(`invalid default address pool mask length ${mask}: must be between 1 and 29`);
     }
     if (!(await ctx.client.ping())) {
-      if (ctx.client.host.kind === "tcp" && !["127.0.0.1", "localhost", "::1"].includes(ctx.client.host.host)) {
-        throw invalid(`no daemon answers on ${ctx.hostText}, and swarmnet only starts one itself on a unix socket or loopback`);
+      if (
+        ctx.client.host.kind === "tcp" &&
+        !["127.0.0.1", "localhost", "::1"].includes(ctx.client.host.host)
+      ) {
+        throw invalid(
+          `no daemon answers on ${ctx.hostText}, and swarmnet only starts one itself on a unix socket or loopback`,
+        );
       }
       await startBackgroundDaemon(ctx, (f["data-dir"] as string | undefined) ?? DEFAULT_DATA_DIR);
     }
@@ -92,8 +122,12 @@ export const init: Command = {
       dataPathAddr: f["data-path-addr"],
     });
     ctx.out(`Swarm initialized: current node (${nodeId}) is now a manager.\n`);
-    ctx.out("To add a worker to this swarm, run 'swarmnet join-token worker' and follow the instructions.\n");
-    ctx.out("To add a manager to this swarm, run 'swarmnet join-token manager' and follow the instructions.");
+    ctx.out(
+      "To add a worker to this swarm, run 'swarmnet join-token worker' and follow the instructions.\n",
+    );
+    ctx.out(
+      "To add a manager to this swarm, run 'swarmnet join-token manager' and follow the instructions.",
+    );
     return 0;
   },
 };
@@ -102,7 +136,14 @@ export const leave: Command = {
   name: "leave",
   synopsis: "[--force]",
   summary: "Leave the swarm",
-  flags: [{ name: "force", short: "f", kind: "bool", help: "Force this node to leave the swarm, ignoring warnings" }],
+  flags: [
+    {
+      name: "force",
+      short: "f",
+      kind: "bool",
+      help: "Force this node to leave the swarm, ignoring warnings",
+    },
+  ],
   async run(ctx, args) {
     await ctx.client.call("POST", `/v1/swarm/leave?force=${args.flags.force === true}`);
     ctx.out("Node left the swarm.");
@@ -117,7 +158,8 @@ export const joinToken: Command = {
   flags: [{ name: "quiet", short: "q", kind: "bool", help: "Only display token" }],
   async run(ctx, args) {
     const role = args.positionals[0];
-    if (role !== "worker" && role !== "manager") throw invalid("unknown role: expected worker or manager");
+    if (role !== "worker" && role !== "manager")
+      throw invalid("unknown role: expected worker or manager");
     const cluster = await ctx.client.call<Cluster>("GET", "/v1/swarm");
     const token = cluster.joinTokens[role];
     if (args.flags.quiet) {
@@ -125,8 +167,13 @@ export const joinToken: Command = {
       return 0;
     }
     const info = await ctx.client.call<{ swarm: { nodeId: string } }>("GET", "/v1/info");
-    const self = await ctx.client.call<{ advertiseAddr: string }>("GET", `/v1/nodes/${info.swarm.nodeId}`);
-    ctx.out(`To add a ${role} to this swarm, run the following command:\n\n    swarmnet join --token ${token} ${self.advertiseAddr}:2377\n`);
+    const self = await ctx.client.call<{ advertiseAddr: string }>(
+      "GET",
+      `/v1/nodes/${info.swarm.nodeId}`,
+    );
+    ctx.out(
+      `To add a ${role} to this swarm, run the following command:\n\n    swarmnet join --token ${token} ${self.advertiseAddr}:2377\n`,
+    );
     return 0;
   },
 };

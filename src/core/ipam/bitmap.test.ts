@@ -74,7 +74,12 @@ describe("Bitmap", () => {
     // Indices cluster around word, summary and page boundaries, where bugs live.
     const index = fc.oneof(
       fc.nat(),
-      fc.tuple(fc.constantFrom(0, 31, 32, 1023, 1024, PAGE - 1, PAGE, 2 * PAGE), fc.integer({ min: -3, max: 3 })).map(([a, d]) => Math.max(0, a + d)),
+      fc
+        .tuple(
+          fc.constantFrom(0, 31, 32, 1023, 1024, PAGE - 1, PAGE, 2 * PAGE),
+          fc.integer({ min: -3, max: 3 }),
+        )
+        .map(([a, d]) => Math.max(0, a + d)),
     );
     const op = fc.oneof(
       fc.record({ t: fc.constant("set" as const), i: index }),

@@ -20,7 +20,9 @@ import {
 
 const uint32 = fc.integer({ min: 0, max: 0xffffffff });
 const prefix = fc.integer({ min: 0, max: 32 });
-const cidr = fc.tuple(uint32, prefix).map(([ip, p]) => ({ base: networkAddress({ base: ip, prefix: p }), prefix: p }));
+const cidr = fc
+  .tuple(uint32, prefix)
+  .map(([ip, p]) => ({ base: networkAddress({ base: ip, prefix: p }), prefix: p }));
 
 /** Independent model: the first `p` bits of the 32-bit binary string. */
 function bits(ip: number, p: number): string {
@@ -68,7 +70,10 @@ describe("parseIp / formatIp", () => {
   ];
   for (const s of invalid) {
     it(`rejects ${JSON.stringify(s)}`, () => {
-      assert.throws(() => parseIp(s), { code: "IPAM_INVALID_ADDRESS", message: `invalid IP address: ${s}` });
+      assert.throws(() => parseIp(s), {
+        code: "IPAM_INVALID_ADDRESS",
+        message: `invalid IP address: ${s}`,
+      });
       assert.equal(tryParseIp(s), -1);
     });
   }
@@ -116,7 +121,10 @@ describe("parseCidr", () => {
   ];
   for (const s of invalid) {
     it(`rejects ${JSON.stringify(s)} with Go's wording`, () => {
-      assert.throws(() => parseCidr(s), { code: "IPAM_INVALID_CIDR", message: `invalid CIDR address: ${s}` });
+      assert.throws(() => parseCidr(s), {
+        code: "IPAM_INVALID_CIDR",
+        message: `invalid CIDR address: ${s}`,
+      });
       assert.throws(() => parseCidrHost(s), { code: "IPAM_INVALID_CIDR" });
     });
   }

@@ -14,7 +14,10 @@ export interface Request {
 }
 
 export type Reply = { status?: number; body?: unknown } | undefined;
-export type Handler = (req: Request, res: ServerResponse) => Promise<Reply | "streaming"> | Reply | "streaming";
+export type Handler = (
+  req: Request,
+  res: ServerResponse,
+) => Promise<Reply | "streaming"> | Reply | "streaming";
 
 interface Route {
   method: string;
@@ -32,7 +35,10 @@ export class Router {
     return this;
   }
 
-  private match(method: string, path: string): { route?: Route; params: Record<string, string>; pathKnown: boolean } {
+  private match(
+    method: string,
+    path: string,
+  ): { route?: Route; params: Record<string, string>; pathKnown: boolean } {
     const segments = path.split("/").filter(Boolean).map(decodeURIComponent);
     let pathKnown = false;
     for (const route of this.routes) {
@@ -58,11 +64,23 @@ export class Router {
       const { route, params, pathKnown } = this.match(raw.method ?? "GET", url.pathname);
       if (!route) {
         const status = pathKnown ? 405 : 404;
-        sendJson(res, status, { message: pathKnown ? "method not allowed" : `page not found: ${url.pathname}` });
+        sendJson(res, status, {
+          message: pathKnown ? "method not allowed" : `page not found: ${url.pathname}`,
+        });
         return;
       }
       const body = await readBody(raw);
-      const reply = await route.handler({ method: raw.method ?? "GET", path: url.pathname, params, query: url.searchParams, body, raw }, res);
+      const reply = await route.handler(
+        {
+          method: raw.method ?? "GET",
+          path: url.pathname,
+          params,
+          query: url.searchParams,
+          body,
+          raw,
+        },
+        res,
+      );
       if (reply === "streaming") return;
       const status = reply?.status ?? 200;
       if (reply?.body === undefined) {
@@ -79,7 +97,10 @@ export class Router {
         sendJson(res, HTTP_STATUS[err.code], { message: err.message, code: err.code });
       } else {
         console.error("internal error:", err);
-        sendJson(res, 500, { message: `internal error: ${(err as Error).message}`, code: "INTERNAL" });
+        sendJson(res, 500, {
+          message: `internal error: ${(err as Error).message}`,
+          code: "INTERNAL",
+        });
       }
     }
   }
@@ -87,7 +108,10 @@ export class Router {
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+  });
   res.end(text);
 }
 

@@ -1,7 +1,7 @@
 // The native API (JSON over HTTP, under /v1). Handlers are thin: parse the
 // request, call the manager, shape the answer. The CLI is its only client
 // today; the Docker-compatible API is a separate set of routes.
-import { NOT_MANAGER_MESSAGE, SwarmnetError, invalid } from "../../core/errors.ts";
+import { invalid, NOT_MANAGER_MESSAGE, SwarmnetError } from "../../core/errors.ts";
 import { isTerminal, type Service, type Task } from "../../core/model.ts";
 import type { Dispatcher } from "../dispatcher.ts";
 import type { InitOptions, Manager } from "../manager.ts";
@@ -11,7 +11,11 @@ import { Router } from "./router.ts";
 
 export const API_VERSION = "1";
 
-export function nativeRoutes(manager: Manager, dispatcher: Dispatcher, info: { version: string }): Router {
+export function nativeRoutes(
+  manager: Manager,
+  dispatcher: Dispatcher,
+  info: { version: string },
+): Router {
   const r = new Router();
   const state = manager.state;
   const requireManager = () => {
@@ -19,9 +23,13 @@ export function nativeRoutes(manager: Manager, dispatcher: Dispatcher, info: { v
   };
   const serviceView = (s: Service) => {
     const tasks = state.tasksOf(s.id);
-    const running = tasks.filter((t) => t.status.state === "running" && t.desiredState === "running").length;
+    const running = tasks.filter(
+      (t) => t.status.state === "running" && t.desiredState === "running",
+    ).length;
     const desired =
-      "replicated" in s.spec.mode ? s.spec.mode.replicated.replicas : tasks.filter((t) => t.desiredState === "running").length;
+      "replicated" in s.spec.mode
+        ? s.spec.mode.replicated.replicas
+        : tasks.filter((t) => t.desiredState === "running").length;
     return { ...s, serviceStatus: { runningTasks: running, desiredTasks: desired } };
   };
   const taskView = (t: Task) => {
@@ -93,8 +101,13 @@ export function nativeRoutes(manager: Manager, dispatcher: Dispatcher, info: { v
   r.on("GET", "/v1/networks/:ref", (req) => {
     requireManager();
     const net = resolve(state, "networks", req.params.ref!);
-    const users = state.list("services").filter((s) => s.spec.networks.some((n) => n.target === net.id) ||
-      s.endpoint.virtualIps.some((v) => v.networkId === net.id));
+    const users = state
+      .list("services")
+      .filter(
+        (s) =>
+          s.spec.networks.some((n) => n.target === net.id) ||
+          s.endpoint.virtualIps.some((v) => v.networkId === net.id),
+      );
     return { body: { ...net, services: users.map((s) => s.spec.name).sort() } };
   });
   r.on("DELETE", "/v1/networks/:ref", async (req) => {
@@ -105,7 +118,12 @@ export function nativeRoutes(manager: Manager, dispatcher: Dispatcher, info: { v
 
   r.on("GET", "/v1/services", () => {
     requireManager();
-    return { body: state.list("services").sort((a, b) => a.spec.name.localeCompare(b.spec.name)).map(serviceView) };
+    return {
+      body: state
+        .list("services")
+        .sort((a, b) => a.spec.name.localeCompare(b.spec.name))
+        .map(serviceView),
+    };
   });
   r.on("POST", "/v1/services", async (req) => {
     requireManager();
@@ -118,8 +136,11 @@ export function nativeRoutes(manager: Manager, dispatcher: Dispatcher, info: { v
   r.on("POST", "/v1/services/:ref/update", async (req) => {
     requireManager();
     const version = Number(req.query.get("version"));
-    if (!req.query.has("version") || !Number.isInteger(version)) throw invalid("the version query parameter is required");
-    return { body: serviceView(await manager.updateService(req.params.ref!, version, req.body as never)) };
+    if (!req.query.has("version") || !Number.isInteger(version))
+      throw invalid("the version query parameter is required");
+    return {
+      body: serviceView(await manager.updateService(req.params.ref!, version, req.body as never)),
+    };
   });
   r.on("DELETE", "/v1/services/:ref", async (req) => {
     requireManager();
@@ -141,7 +162,12 @@ export function nativeRoutes(manager: Manager, dispatcher: Dispatcher, info: { v
       tasks = tasks.filter((t) => t.nodeId === id);
     }
     if (req.query.get("live") === "true") tasks = tasks.filter((t) => !isTerminal(t.status.state));
-    tasks.sort((a, b) => a.serviceId.localeCompare(b.serviceId) || a.slot - b.slot || a.createdAt.localeCompare(b.createdAt));
+    tasks.sort(
+      (a, b) =>
+        a.serviceId.localeCompare(b.serviceId) ||
+        a.slot - b.slot ||
+        a.createdAt.localeCompare(b.createdAt),
+    );
     return { body: tasks.map(taskView) };
   });
   r.on("GET", "/v1/tasks/:id", (req) => {
