@@ -164,6 +164,13 @@ export class Allocator {
   ): PortConfig[] {
     const mine = new Set<string>();
     for (const [key, owner] of this.ingressPorts) if (owner === service.id) mine.add(key);
+    const added: string[] = [];
+    const removed: string[] = [];
+    // Registered before the first change: a port refused halfway must also undo the ones taken before it.
+    tx.onUndo(() => {
+      for (const key of added) this.ingressPorts.delete(key);
+      for (const key of removed) this.ingressPorts.set(key, service.id);
+    });
     const out: PortConfig[] = [];
     for (const p of ports) {
       if (p.publishMode !== "ingress") {
@@ -183,17 +190,16 @@ export class Allocator {
         published = this.dynamicPort(p.protocol);
       }
       const key = `${p.protocol}/${published}`;
+      if (!mine.has(key) && !added.includes(key)) added.push(key);
       this.ingressPorts.set(key, service.id);
       out.push({ ...p, publishedPort: published });
     }
     const kept = new Set(out.filter((p) => p.publishMode === "ingress").map(portKey));
-    for (const key of mine) if (!kept.has(key)) this.ingressPorts.delete(key);
-    const added = [...kept].filter((k) => !mine.has(k));
-    const removed = [...mine].filter((k) => !kept.has(k));
-    tx.onUndo(() => {
-      for (const key of added) this.ingressPorts.delete(key);
-      for (const key of removed) this.ingressPorts.set(key, service.id);
-    });
+    for (const key of mine) {
+      if (kept.has(key)) continue;
+      this.ingressPorts.delete(key);
+      removed.push(key);
+    }
     return out;
   }
 

@@ -3,6 +3,7 @@
 // (never seen empty or half-written) and considered stale once its pid is dead.
 
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { link, readFile, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { StoreError } from "./store.ts";
@@ -10,9 +11,20 @@ import { StoreError } from "./store.ts";
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "EPERM"; // exists, not ours to signal
+  }
+  return !zombie(pid);
+}
+
+/** A killed daemon stays a zombie until its parent reaps it (a container's pid 1
+ * may take seconds, or never): it is dead and must not keep the store locked. */
+function zombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return false; // no /proc (not Linux), or it just went: kill(0) decides
   }
 }
 
