@@ -31,6 +31,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const store: Store = await openEmbeddedStore(join(opts.dataDir, "store"));
   const manager = new Manager(store);
   await manager.load();
+  manager.events.on("fatal", (err: Error) => {
+    log(`fatal: the store refused a write (${err.message}); exiting so a restart reloads consistent state`);
+    process.exit(70);
+  });
   const dispatcher = new Dispatcher(manager);
   const router = nativeRoutes(manager, dispatcher, { version: VERSION });
   const server = createServer((req, res) => void router.handle(req, res));

@@ -42,7 +42,8 @@ export const DEFAULT_DATA_PATH_PORT = 4789;
 
 export class Manager {
   readonly state = new ClusterState();
-  /** Emits "change" after every committed operation (the dispatcher and waiters listen). */
+  /** Emits "change" after every committed operation (the dispatcher and waiters listen),
+   * and "fatal" when the store refused a write the memory already holds. */
   readonly events = new EventEmitter();
   private readonly store: Store;
   private alloc: Allocator | undefined;
@@ -97,7 +98,13 @@ export class Manager {
     });
     this.lock = run.catch(() => undefined);
     const result = await run;
-    await durable;
+    try {
+      await durable;
+    } catch (err) {
+      // Memory is now ahead of the disk; only a restart (reload from the store) makes them agree.
+      this.events.emit("fatal", err);
+      throw err;
+    }
     return result;
   }
 
