@@ -32,7 +32,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const manager = new Manager(store);
   await manager.load();
   manager.events.on("fatal", (err: Error) => {
-    log(`fatal: the store refused a write (${err.message}); exiting so a restart reloads consistent state`);
+    log(
+      `fatal: the store refused a write (${err.message}); exiting so a restart reloads consistent state`,
+    );
     process.exit(70);
   });
   const dispatcher = new Dispatcher(manager);

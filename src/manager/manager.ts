@@ -17,14 +17,18 @@ import {
 } from "../core/errors.ts";
 import { newId } from "../core/ids.ts";
 import type { Cluster, Network, Node, Service } from "../core/model.ts";
-import { checkNetworkRequest, type NetworkCreateRequest } from "../core/network-spec.ts";
+import {
+  checkNetworkRequest,
+  type NetworkCreateRequest,
+  validateLabels,
+} from "../core/network-spec.ts";
 import { checkServiceSpec, type ServiceSpecInput } from "../core/service-spec.ts";
 import type { Store } from "../store/store.ts";
 import { Allocator } from "./allocator.ts";
-import { reconcileService, retireAll } from "./orchestrator.ts";
+import { reconcileService, retireAll, retireTask } from "./orchestrator.ts";
 import { predefinedNetworks } from "./predefined.ts";
 import { resolve, resolveNetwork } from "./resolve.ts";
-import { scheduleServices } from "./scheduler.ts";
+import { eligibleNodes, scheduleServices } from "./scheduler.ts";
 import { ClusterState, KEY_PREFIX, KINDS, type Kind, Tx } from "./state.ts";
 
 export interface InitOptions {
@@ -335,6 +339,54 @@ export class Manager {
     for (const v of current)
       if (!wanted.includes(v.networkId)) alloc.releaseAddress(tx, v.networkId, v.addr);
     return out;
+  }
+
+  /** Changes a node's availability, role or labels (Docker's `node update`) and re-places tasks accordingly. */
+  async updateNode(
+    ref: string,
+    version: number,
+    change: { availability?: unknown; role?: unknown; labels?: unknown },
+  ): Promise<Node> {
+    return this.mutate((tx, alloc) => {
+      const node = resolve(this.state, "nodes", ref);
+      if (version !== node.version) throw conflict("update out of sequence");
+      const next = { ...node };
+      if (change.availability !== undefined) {
+        if (!["active", "pause", "drain"].includes(change.availability as string)) {
+          throw invalid(
+            `invalid availability "${String(change.availability)}": must be active, pause or drain`,
+          );
+        }
+        next.availability = change.availability as Node["availability"];
+      }
+      if (change.role !== undefined) {
+        if (change.role !== "manager" && change.role !== "worker") {
+          throw invalid(`invalid role "${String(change.role)}": must be manager or worker`);
+        }
+        if (node.leader && change.role === "worker") {
+          throw precondition("attempting to demote the last manager of the swarm");
+        }
+        next.role = change.role;
+      }
+      if (change.labels !== undefined) next.labels = validateLabels(change.labels);
+      const updated = tx.put("nodes", next);
+      // Drain moves tasks away (as Docker's); constraints may now include or exclude the node.
+      const services = this.state.list("services");
+      for (const service of services) {
+        for (const t of tx.state.tasksOf(service.id)) {
+          if (
+            t.nodeId === updated.id &&
+            t.desiredState === "running" &&
+            !eligibleNodes([updated], service).length
+          ) {
+            if (updated.availability !== "pause") retireTask(tx, alloc, t, "shutdown");
+          }
+        }
+        reconcileService(tx, alloc, this.state.get("services", service.id)!);
+      }
+      scheduleServices(tx, services);
+      return updated;
+    });
   }
 
   /** The allocator's count of addresses held on a network (for invariant checks). */

@@ -2,6 +2,7 @@
 // services one task per eligible node. Tasks no agent has started yet are
 // deleted outright (their addresses freed); started ones are asked to shut
 // down and are deleted when their agent reports them stopped.
+import { nodeMatches, parseConstraints } from "../core/constraints.ts";
 import { newId } from "../core/ids.ts";
 import { isTerminal, isUnstarted, type Service, type Task } from "../core/model.ts";
 import type { Allocator } from "./allocator.ts";
@@ -94,10 +95,18 @@ export function reconcileService(
       if (!bySlot.has(slot)) newTask(tx, alloc, service, slot, "");
     }
   } else {
-    const eligible = new Set(eligibleNodes(tx.state.list("nodes"), service).map((n) => n.id));
+    const nodes = tx.state.list("nodes");
+    const eligible = new Set(eligibleNodes(nodes, service).map((n) => n.id));
+    // A paused node keeps what it runs (Docker's pause); only drain or a constraint moves tasks off.
+    const constraints = parseConstraints(service.spec.placement.constraints);
+    const keepOn = new Set(
+      nodes
+        .filter((n) => n.availability !== "drain" && nodeMatches(n, constraints))
+        .map((n) => n.id),
+    );
     const byNode = new Map<string, Task>();
     for (const t of keep) {
-      if (!eligible.has(t.nodeId) || byNode.has(t.nodeId)) retireTask(tx, alloc, t, "shutdown");
+      if (!keepOn.has(t.nodeId) || byNode.has(t.nodeId)) retireTask(tx, alloc, t, "shutdown");
       else byNode.set(t.nodeId, t);
     }
     for (const nodeId of eligible) {

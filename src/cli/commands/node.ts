@@ -1,3 +1,4 @@
+import { invalid } from "../../core/errors.ts";
 import type { Node } from "../../core/model.ts";
 import { VERSION } from "../../version.ts";
 import {
@@ -8,6 +9,7 @@ import {
   printJsonLines,
   wantsJson,
 } from "../context.ts";
+import { keyValues } from "../flags.ts";
 import { table } from "../table.ts";
 import { eachArg } from "./network.ts";
 
@@ -80,5 +82,39 @@ export const nodeInspect: Command = {
     );
     printInspect(ctx, found);
     return code;
+  },
+};
+
+export const nodeUpdate: Command = {
+  name: "node update",
+  synopsis: "[OPTIONS] NODE",
+  summary: "Update a node's availability, role or labels",
+  flags: [
+    {
+      name: "availability",
+      kind: "string",
+      help: 'Availability of the node ("active", "pause", "drain")',
+    },
+    { name: "role", kind: "string", help: 'Role of the node ("worker", "manager")' },
+    { name: "label-add", kind: "list", help: "Add or update a node label (key=value)" },
+    { name: "label-rm", kind: "list", help: "Remove a node label if exists" },
+  ],
+  async run(ctx, args) {
+    need(args, 1, "NODE", this.name);
+    const ref = args.positionals[0]!;
+    const node = await ctx.client.call<NodeRow>("GET", `/v1/nodes/${encodeURIComponent(ref)}`);
+    const labels = { ...node.labels };
+    for (const k of args.flags["label-rm"] as string[]) {
+      if (!(k in labels)) throw invalid(`key ${k} doesn't exist in node's labels`);
+      delete labels[k];
+    }
+    Object.assign(labels, keyValues(args.flags["label-add"] as string[], "label"));
+    await ctx.client.call("POST", `/v1/nodes/${node.id}/update?version=${node.version}`, {
+      availability: args.flags.availability,
+      role: args.flags.role,
+      labels,
+    });
+    ctx.out(ref);
+    return 0;
   },
 };

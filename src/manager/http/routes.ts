@@ -84,6 +84,15 @@ export function nativeRoutes(
     const n = manager.node(req.params.ref!);
     return { body: { ...n, self: n.id === manager.selfNodeId } };
   });
+  r.on("POST", "/v1/nodes/:ref/update", async (req) => {
+    requireManager();
+    const version = Number(req.query.get("version"));
+    if (!req.query.has("version") || !Number.isInteger(version))
+      throw invalid("the version query parameter is required");
+    if (typeof req.body !== "object" || req.body === null)
+      throw invalid("the request body must be a JSON object");
+    return { body: await manager.updateNode(req.params.ref!, version, req.body) };
+  });
   r.on("GET", "/v1/nodes/:ref/watch", (req, res) => {
     requireManager();
     dispatcher.stream(manager.node(req.params.ref!).id, res);
