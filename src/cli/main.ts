@@ -5,7 +5,7 @@ import { DEFAULT_HOST, parseHost } from "../core/host-url.ts";
 import { VERSION } from "../version.ts";
 import { ApiError, Client } from "./client.ts";
 import { networkCreate, networkInspect, networkLs, networkRm } from "./commands/network.ts";
-import { nodeInspect, nodeLs, nodeUpdate } from "./commands/node.ts";
+import { nodeInspect, nodeLs, nodeRm, nodeUpdate } from "./commands/node.ts";
 import {
   serviceCreate,
   serviceInspect,
@@ -27,6 +27,7 @@ const COMMANDS: Command[] = [
   nodeLs,
   nodeInspect,
   nodeUpdate,
+  nodeRm,
   networkCreate,
   networkLs,
   networkInspect,

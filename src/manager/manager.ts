@@ -25,7 +25,7 @@ import {
 import { checkServiceSpec, type ServiceSpecInput } from "../core/service-spec.ts";
 import type { Store } from "../store/store.ts";
 import { Allocator } from "./allocator.ts";
-import { reconcileService, retireAll, retireTask } from "./orchestrator.ts";
+import { deleteTask, reconcileService, retireAll, retireTask } from "./orchestrator.ts";
 import { predefinedNetworks } from "./predefined.ts";
 import { resolve, resolveNetwork } from "./resolve.ts";
 import { eligibleNodes, scheduleServices } from "./scheduler.ts";
@@ -386,6 +386,29 @@ export class Manager {
       }
       scheduleServices(tx, services);
       return updated;
+    });
+  }
+
+  /** Removes a node from the cluster (Docker's `node rm`); its tasks are placed elsewhere. */
+  async removeNode(ref: string, force: boolean): Promise<void> {
+    await this.mutate((tx, alloc) => {
+      const node = resolve(this.state, "nodes", ref);
+      if (node.role === "manager") {
+        throw precondition(
+          `node ${node.id} is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal`,
+        );
+      }
+      if (node.state !== "down" && !force) {
+        throw precondition(`node ${node.id} is not down and can't be removed`);
+      }
+      tx.delete("nodes", node.id);
+      const services = this.state.list("services");
+      for (const service of services) {
+        for (const t of tx.state.tasksOf(service.id))
+          if (t.nodeId === node.id) deleteTask(tx, alloc, t);
+        reconcileService(tx, alloc, service);
+      }
+      scheduleServices(tx, services);
     });
   }
 

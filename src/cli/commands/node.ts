@@ -118,3 +118,20 @@ export const nodeUpdate: Command = {
     return 0;
   },
 };
+
+export const nodeRm: Command = {
+  name: "node rm",
+  synopsis: "[OPTIONS] NODE [NODE...]",
+  summary: "Remove one or more nodes from the swarm",
+  flags: [{ name: "force", short: "f", kind: "bool", help: "Force remove a node from the swarm" }],
+  async run(ctx, args) {
+    need(args, 1, "NODE", this.name);
+    return eachArg(ctx, args.positionals, async (ref) => {
+      await ctx.client.call(
+        "DELETE",
+        `/v1/nodes/${encodeURIComponent(ref)}?force=${args.flags.force === true}`,
+      );
+      ctx.out(ref);
+    });
+  },
+};

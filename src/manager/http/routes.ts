@@ -93,6 +93,11 @@ export function nativeRoutes(
       throw invalid("the request body must be a JSON object");
     return { body: await manager.updateNode(req.params.ref!, version, req.body) };
   });
+  r.on("DELETE", "/v1/nodes/:ref", async (req) => {
+    requireManager();
+    await manager.removeNode(req.params.ref!, req.query.get("force") === "true");
+    return undefined;
+  });
   r.on("GET", "/v1/nodes/:ref/watch", (req, res) => {
     requireManager();
     dispatcher.stream(manager.node(req.params.ref!).id, res);
