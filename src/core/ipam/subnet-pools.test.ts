@@ -205,7 +205,15 @@ describe("SubnetPools: properties", () => {
         fc.array(block(20, 27), { minLength: 1, maxLength: 3 }),
         fc.integer({ min: 0, max: 2 }),
         fc.array(block(18, 32), { maxLength: 14 }),
-        (pools, extra, inUse) => {
+        // Blocks anywhere in the address space, so the sort sees every byte vary.
+        fc.array(
+          fc
+            .tuple(fc.nat({ max: 0xffffffff }), fc.integer({ min: 4, max: 32 }))
+            .map(([ip, prefix]) => ({ base: networkAddress({ base: ip, prefix }), prefix })),
+          { maxLength: 6 },
+        ),
+        (pools, extra, near, far) => {
+          const inUse = [...far.slice(0, 3), ...near, ...far.slice(3)];
           const maxPrefix = Math.max(...pools.map((p) => p.prefix));
           const mask = Math.min(29, maxPrefix + extra);
           const sp = new SubnetPools({ pools: pools.map(formatCidr), maskLength: mask });
