@@ -53,10 +53,10 @@ export class WatchHub {
     }
   }
 
-  /** Forgets all history up to and including rev (explicit compaction). */
+  /** Forgets the history before rev (explicit compaction; as in etcd, rev itself stays). */
   forget(rev: number): void {
-    while (this.head < this.groups.length && this.groups[this.head]!.rev <= rev) this.dropOldest();
-    this.start = Math.max(this.start, rev + 1);
+    while (this.head < this.groups.length && this.groups[this.head]!.rev < rev) this.dropOldest();
+    this.start = Math.max(this.start, rev);
   }
 
   /** Everything up to rev is on disk: let the watchers see it. */
@@ -114,7 +114,7 @@ export class WatchHub {
     w.scheduled = false;
     try {
       while (!w.done && w.next <= this.durable) {
-        if (false) {
+        if (w.next < this.start) {
           const msg = `revision ${w.next} is compacted (oldest available: ${this.start})`;
           this.fail(w, new StoreError("STORE_COMPACTED", msg));
           return;
@@ -122,7 +122,11 @@ export class WatchHub {
         const first = this.groups[this.head]?.rev ?? this.durable + 1;
         if (w.next < first) w.next = first; // revisions before the first write of a new store
         const g = this.groups[this.head + (w.next - first)];
-        if (g === undefined) return;
+        if (g === undefined) {
+          // Can't happen (groups are contiguous up to durable); if it does, make the client resync.
+          this.fail(w, new StoreError("STORE_COMPACTED", `revision ${w.next} is not retained`));
+          return;
+        }
         w.next = g.rev + 1;
         const events =
           w.prefix === "" ? g.events : g.events.filter((e) => e.kv.key.startsWith(w.prefix));

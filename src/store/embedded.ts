@@ -177,8 +177,9 @@ export class EmbeddedStore implements Store {
   }
 
   /**
-   * etcd's Compact: rewrites the file as a snapshot now and forgets watch
-   * history up to the current revision (older watches get STORE_COMPACTED).
+   * etcd's Compact at the current revision: rewrites the file as a snapshot
+   * now and forgets the watch history before it (older watches get
+   * STORE_COMPACTED; after a reopen, only revisions after the snapshot remain).
    */
   compact(): Promise<void> {
     return this.run(() => {
