@@ -346,3 +346,27 @@ describe("allocation invariants under random operations", () => {
     );
   });
 });
+
+describe("init", () => {
+  it("refuses bad options and a second init, changing nothing", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "swarmnet-manager-"));
+    dirs.push(dir);
+    const store = await openEmbeddedStore(dir);
+    const m = new Manager(store);
+    await m.load();
+    for (const bad of [
+      { defaultAddrPool: ["10.0.0.0/33"] },
+      { defaultAddrPool: "10.0.0.0/8" },
+      { subnetSize: 4, defaultAddrPool: ["10.0.0.0/8"] },
+      { dataPathPort: 80 },
+      { advertiseAddr: "not-an-ip" },
+    ]) {
+      await assert.rejects(m.init(bad as never), (err) => isSwarmnetError(err, "INVALID_ARGUMENT"));
+      assert.equal(m.initialized, false);
+      assert.equal((await store.range(KEY_PREFIX)).kvs.length, 0);
+    }
+    await m.init({});
+    await assert.rejects(m.init({}), /already part of a swarm/);
+    await store.close();
+  });
+});

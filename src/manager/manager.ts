@@ -16,6 +16,7 @@ import {
   SwarmnetError,
 } from "../core/errors.ts";
 import { newId } from "../core/ids.ts";
+import { tryParseIp } from "../core/ipam/index.ts";
 import type { Cluster, Network, Node, Service } from "../core/model.ts";
 import {
   checkNetworkRequest,
@@ -120,6 +121,7 @@ export class Manager {
           'This node is already part of a swarm. Use "swarmnet leave" to leave this swarm and join another one.',
         );
       }
+      checkInitOptions(opts);
       const dataPathPort = opts.dataPathPort ?? DEFAULT_DATA_PATH_PORT;
       if (!Number.isInteger(dataPathPort) || dataPathPort < 1024 || dataPathPort > 49151) {
         throw invalid(`data path port ${dataPathPort} is not in the valid range 1024-49151`);
@@ -419,6 +421,32 @@ export class Manager {
 
   node(ref: string): Node {
     return resolve(this.state, "nodes", ref);
+  }
+}
+
+/** The init request as the API receives it: any JSON, so every field is checked. */
+function checkInitOptions(opts: InitOptions): void {
+  if (typeof opts !== "object" || opts === null)
+    throw invalid("the request body must be a JSON object");
+  const pools = opts.defaultAddrPool;
+  if (pools !== undefined && (!Array.isArray(pools) || pools.some((p) => typeof p !== "string"))) {
+    throw invalid("defaultAddrPool must be a list of CIDRs");
+  }
+  for (const field of ["subnetSize", "dataPathPort"] as const) {
+    const v = opts[field];
+    if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v)))
+      throw invalid(`${field} must be an integer`);
+  }
+  for (const field of ["advertiseAddr", "dataPathAddr"] as const) {
+    const v = opts[field];
+    if (v !== undefined && (typeof v !== "string" || tryParseIp(v) < 0)) {
+      throw invalid(
+        `invalid ${field === "advertiseAddr" ? "advertise" : "data path"} address "${String(v)}": expected an IPv4 address`,
+      );
+    }
+  }
+  if (opts.hostname !== undefined && (typeof opts.hostname !== "string" || opts.hostname === "")) {
+    throw invalid("hostname must be a non-empty string");
   }
 }
 
