@@ -40,14 +40,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const dispatcher = new Dispatcher(manager);
   const router = nativeRoutes(manager, dispatcher, { version: VERSION });
   const server = createServer((req, res) => void router.handle(req, res));
+  // Written before the socket answers (the store lock makes the data dir ours): whoever
+  // reaches the daemon, `swarmnet init` included, finds its pid already there.
+  const pidFile = join(opts.dataDir, "daemon.pid");
+  await writeFile(pidFile, `${process.pid}\n`);
   try {
     await listen(server, opts.host);
   } catch (err) {
     dispatcher.close();
+    await rm(pidFile, { force: true });
     await store.close();
     throw err;
   }
-  await writeFile(join(opts.dataDir, "daemon.pid"), `${process.pid}\n`);
   const address = formatHost(opts.host);
   log(
     `swarmnet ${VERSION} listening on ${address}, state in ${opts.dataDir}${manager.initialized ? " (swarm active)" : ""}`,
@@ -60,7 +64,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       server.closeAllConnections();
       await new Promise<void>((done) => server.close(() => done()));
       if (opts.host.kind === "unix") await rm(opts.host.path, { force: true });
-      await rm(join(opts.dataDir, "daemon.pid"), { force: true });
+      await rm(pidFile, { force: true });
       await store.close();
       log("swarmnet daemon stopped");
     },

@@ -155,10 +155,11 @@ export class Allocator {
     return this.pools.get(networkId)?.inUse ?? 0;
   }
 
-  /** Checks published ports against other services and fills in dynamic ones. */
+  /** Checks published ports against other services and fills in dynamic ones. An existing
+   * service passes its endpoint: the dynamic ports it holds stay its own across updates. */
   allocatePorts(
     tx: Tx,
-    service: Pick<Service, "id">,
+    service: Pick<Service, "id"> & { endpoint?: Service["endpoint"] },
     ports: PortConfig[],
     services: Service[],
   ): PortConfig[] {
@@ -172,6 +173,13 @@ export class Allocator {
       for (const key of removed) this.ingressPorts.set(key, service.id);
     });
     const out: PortConfig[] = [];
+    // Ports this request names or has filled in so far: a dynamic one must not take them.
+    const taken = new Set(
+      ports.filter((p) => p.publishMode === "ingress" && p.publishedPort).map(portKey),
+    );
+    const held = (service.endpoint?.ports ?? []).filter(
+      (h) => h.publishMode === "ingress" && mine.has(portKey(h)),
+    );
     for (const p of ports) {
       if (p.publishMode !== "ingress") {
         out.push({ ...p });
@@ -187,9 +195,16 @@ export class Allocator {
           );
         }
       } else {
-        published = this.dynamicPort(p.protocol);
+        // As swarmkit does: the port already published for this target stays, so an update
+        // (a label, another port) never moves the port clients use.
+        const same = held.find(
+          (h) =>
+            h.targetPort === p.targetPort && h.protocol === p.protocol && !taken.has(portKey(h)),
+        );
+        published = same?.publishedPort ?? this.dynamicPort(p.protocol, taken);
       }
       const key = `${p.protocol}/${published}`;
+      taken.add(key);
       if (!mine.has(key) && !added.includes(key)) added.push(key);
       this.ingressPorts.set(key, service.id);
       out.push({ ...p, publishedPort: published });
@@ -213,9 +228,10 @@ export class Allocator {
     });
   }
 
-  private dynamicPort(protocol: string): number {
+  private dynamicPort(protocol: string, taken: Set<string>): number {
     for (let port = DYNAMIC_PORT_RANGE.min; port <= DYNAMIC_PORT_RANGE.max; port++) {
-      if (!this.ingressPorts.has(`${protocol}/${port}`)) return port;
+      const key = `${protocol}/${port}`;
+      if (!this.ingressPorts.has(key) && !taken.has(key)) return port;
     }
     throw invalid(
       `no free published port in the dynamic range ${DYNAMIC_PORT_RANGE.min}-${DYNAMIC_PORT_RANGE.max}`,

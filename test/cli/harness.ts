@@ -4,7 +4,7 @@
 // harness knows of and removes the dir, whatever the tests did.
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -39,29 +39,35 @@ function exited(pid: number): boolean {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
   } catch {
-    return true;
+    return false; // it just went (the next kill(0) says so), or no /proc: kill(0) decides
   }
 }
 
 export class Env {
-  readonly dir: string;
-  readonly dataDir: string;
-  readonly sock: string;
-  readonly host: string;
+  #dir: string | undefined;
   /** Daemons this harness spawned itself (restarts); init's daemon is found by its pid file. */
   private readonly spawned: ChildProcess[] = [];
 
-  constructor() {
-    this.dir = mkdtempSync(path.join(os.tmpdir(), "swarmnet-e2e-"));
-    this.dataDir = path.join(this.dir, "data");
-    this.sock = path.join(this.dir, "sock");
-    this.host = `unix://${this.sock}`;
+  /** Made on first use, so a suite whose tests are all filtered out (no hooks run) leaves no dir. */
+  get dir(): string {
+    this.#dir ??= mkdtempSync(path.join(os.tmpdir(), "swarmnet-e2e-"));
+    return this.#dir;
+  }
+  get dataDir(): string {
+    return path.join(this.dir, "data");
+  }
+  get sock(): string {
+    return path.join(this.dir, "sock");
+  }
+  get host(): string {
+    return `unix://${this.sock}`;
   }
 
   /** The CLI's environment: this env's socket, and a compile cache that halves each run's start-up. */
   private childEnv(): NodeJS.ProcessEnv {
+    const { NODE_TEST_CONTEXT: _runner, ...inherited } = process.env;
     return {
-      ...process.env,
+      ...inherited,
       SWARMNET_HOST: this.host,
       NODE_COMPILE_CACHE: path.join(this.dir, "compile-cache"),
     };
@@ -92,11 +98,18 @@ export class Env {
   /** Runs the CLI expecting failure: non-zero exit, nothing on stdout, one line on stderr. */
   async fails(...args: string[]): Promise<string> {
     const r = await this.run(...args);
-    assert.notEqual(r.code, 0, `swarmnet ${args.join(" ")} should have failed; stdout: ${r.stdout}`);
+    assert.notEqual(
+      r.code,
+      0,
+      `swarmnet ${args.join(" ")} should have failed; stdout: ${r.stdout}`,
+    );
     assert.equal(r.stdout, "", `swarmnet ${args.join(" ")} printed on stdout: ${r.stdout}`);
     const message = r.stderr.replace(/\n$/, "");
     assert.ok(message.length > 0, `swarmnet ${args.join(" ")} failed silently`);
-    assert.ok(!message.includes("\n"), `swarmnet ${args.join(" ")}: more than one line:\n${r.stderr}`);
+    assert.ok(
+      !message.includes("\n"),
+      `swarmnet ${args.join(" ")}: more than one line:\n${r.stderr}`,
+    );
     assert.ok(!/\bat .+:\d+:\d+\)?$/m.test(message), `stack trace leaked: ${r.stderr}`);
     return message;
   }
@@ -123,7 +136,8 @@ export class Env {
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
           const text = Buffer.concat(chunks).toString("utf8");
-          if ((res.statusCode ?? 500) >= 400) reject(new Error(`GET ${urlPath}: ${res.statusCode} ${text}`));
+          if ((res.statusCode ?? 500) >= 400)
+            reject(new Error(`GET ${urlPath}: ${res.statusCode} ${text}`));
           else resolve(JSON.parse(text) as T);
         });
       });
@@ -175,6 +189,7 @@ export class Env {
       detached: true,
       stdio: ["ignore", log, log],
     });
+    closeSync(log); // the child has its own copy
     child.unref();
     this.spawned.push(child);
     for (let i = 0; i < 200; i++) {
@@ -189,12 +204,15 @@ export class Env {
 
   /** Stops every daemon this env started (SIGTERM, then SIGKILL) and removes the temp dir. */
   async cleanup(): Promise<void> {
+    if (this.#dir === undefined) return;
     const pids = new Set<number>();
     const fromFile = this.daemonPid();
     if (fromFile) pids.add(fromFile);
-    for (const c of this.spawned) if (c.pid && c.exitCode === null && c.signalCode === null) pids.add(c.pid);
+    for (const c of this.spawned)
+      if (c.pid && c.exitCode === null && c.signalCode === null) pids.add(c.pid);
     await Promise.all([...pids].map((pid) => stop(pid, "SIGTERM")));
-    rmSync(this.dir, { recursive: true, force: true });
+    rmSync(this.#dir, { recursive: true, force: true });
+    this.#dir = undefined;
   }
 }
 

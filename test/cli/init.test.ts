@@ -76,7 +76,14 @@ describe("init with the default pool", () => {
   });
 
   it("hands out distinct VXLAN ids from 4096 up, reusing freed ones", async () => {
-    const nets = await env.inspect<NetworkJson>("network", "inspect", "ingress", "ov2", "ov3", "ov4");
+    const nets = await env.inspect<NetworkJson>(
+      "network",
+      "inspect",
+      "ingress",
+      "ov2",
+      "ov3",
+      "ov4",
+    );
     const vnis = nets.map((n) => n.vni!);
     assert.equal(new Set(vnis).size, vnis.length);
     for (const v of vnis) assert.ok(v >= 4096, `VNI ${v} below 4096`);
@@ -89,7 +96,12 @@ describe("init with --default-addr-pool and --default-addr-pool-mask-length", ()
   after(() => env.cleanup());
 
   it("carves /26s from 192.168.0.0/16: ingress first, then the next", async () => {
-    await env.init("--default-addr-pool", "192.168.0.0/16", "--default-addr-pool-mask-length", "26");
+    await env.init(
+      "--default-addr-pool",
+      "192.168.0.0/16",
+      "--default-addr-pool-mask-length",
+      "26",
+    );
     assert.equal(await subnet(env, "ingress"), "192.168.0.0/26");
     await env.ok("network", "create", "-d", "overlay", "--attachable", "ov1");
     assert.equal(await subnet(env, "ov1"), "192.168.0.64/26");
@@ -98,11 +110,59 @@ describe("init with --default-addr-pool and --default-addr-pool-mask-length", ()
   });
 
   it("still honours an explicit --subnet outside the pool", async () => {
-    await env.ok("network", "create", "--subnet", "10.20.0.0/16", "--gateway", "10.20.0.254", "mine");
+    await env.ok(
+      "network",
+      "create",
+      "--subnet",
+      "10.20.0.0/16",
+      "--gateway",
+      "10.20.0.254",
+      "mine",
+    );
     const [net] = await env.inspect<NetworkJson>("network", "inspect", "mine");
     assert.deepEqual(
       { subnet: net!.ipam[0]!.subnet, gateway: net!.ipam[0]!.gateway },
       { subnet: "10.20.0.0/16", gateway: "10.20.0.254" },
     );
+  });
+});
+
+describe("init refuses bad pools and leaves no swarm behind", () => {
+  const env = new Env();
+  after(() => env.cleanup());
+
+  it("refuses an invalid pool, a mask that does not fit, a mask out of range", async () => {
+    // The first one starts the daemon (it answers nothing yet), then fails in the manager.
+    assert.equal(
+      await env.fails("init", "--data-dir", env.dataDir, "--default-addr-pool", "10.0.300.0/8"),
+      "Error response from daemon: invalid CIDR address: 10.0.300.0/8",
+    );
+    assert.equal(
+      await env.fails(
+        "init",
+        "--data-dir",
+        env.dataDir,
+        "--default-addr-pool",
+        "10.0.0.0/24",
+        "--default-addr-pool-mask-length",
+        "16",
+      ),
+      "Error response from daemon: invalid subnet size: /16 subnets do not fit in default address pool 10.0.0.0/24",
+    );
+    assert.equal(
+      await env.fails("init", "--data-dir", env.dataDir, "--default-addr-pool-mask-length", "33"),
+      "invalid default address pool mask length 33: must be between 1 and 29",
+    );
+    assert.equal(
+      await env.fails("network", "ls"),
+      'Error response from daemon: This node is not a swarm manager. Use "swarmnet init" or "swarmnet join" to connect this node to swarm and try again.',
+    );
+  });
+
+  it("then a good init works on the same daemon", async () => {
+    await env.init("--default-addr-pool-mask-length", "20");
+    assert.equal(await subnet(env, "ingress"), "10.0.0.0/20");
+    await env.ok("network", "create", "ov1");
+    assert.equal(await subnet(env, "ov1"), "10.0.16.0/20");
   });
 });

@@ -7,7 +7,6 @@ import { fileURLToPath } from "node:url";
 import { invalid } from "../../core/errors.ts";
 import { DEFAULT_DATA_DIR, parseHost } from "../../core/host-url.ts";
 import type { Cluster } from "../../core/model.ts";
-import { startDaemon } from "../../daemon/daemon.ts";
 import type { Command, Ctx } from "../context.ts";
 
 const DATA_DIR_FLAG = {
@@ -22,6 +21,9 @@ export const daemon: Command = {
   summary: "Run the swarmnet daemon in the foreground",
   flags: [DATA_DIR_FLAG],
   async run(ctx, args) {
+    // Loaded here, not at the top: the manager and store are half of the CLI's
+    // start-up time, and every other command only talks HTTP.
+    const { startDaemon } = await import("../../daemon/daemon.ts");
     const running = await startDaemon({
       dataDir: (args.flags["data-dir"] as string | undefined) ?? DEFAULT_DATA_DIR,
       host: parseHost(ctx.hostText),
