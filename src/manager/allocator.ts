@@ -9,6 +9,7 @@ import {
   checkNoOverlap,
   IdAllocator,
   IpamError,
+  isIpamError,
   SubnetPools,
 } from "../core/ipam/index.ts";
 import type { Cluster, IpamConfig, Network, PortConfig, Service } from "../core/model.ts";
@@ -86,8 +87,7 @@ export class Allocator {
       .filter((n) => n.scope === "swarm")
       .flatMap((n) => n.ipam.map((c) => ({ name: n.name, subnet: c.subnet })));
     const wanted = req.ipam[0];
-    const subnet =
-      wanted?.subnet ?? ipam(() => this.subnetPools.allocate(inUse.map((u) => u.subnet)));
+    const subnet = wanted?.subnet ?? ipam(() => this.carveSubnet(req.name, inUse));
     const pool = ipam(() => {
       if (wanted?.subnet) checkNoOverlap(wanted.subnet, inUse);
       return new AddressPool({
@@ -121,6 +121,20 @@ export class Allocator {
     };
     if (wanted?.ipRange) cfg.ipRange = wanted.ipRange;
     return { ipam: [cfg], vni };
+  }
+
+  /** The first free subnet of the default pools; exhaustion names the network and the pools. */
+  private carveSubnet(name: string, inUse: { subnet: string }[]): string {
+    try {
+      return this.subnetPools.allocate(inUse.map((u) => u.subnet));
+    } catch (err) {
+      if (!isIpamError(err, "IPAM_POOL_EXHAUSTED")) throw err;
+      const pools = this.subnetPools.pools.join(", ");
+      throw new IpamError(
+        "IPAM_POOL_EXHAUSTED",
+        `${err.message} ${name} (every /${this.subnetPools.maskLength} of ${pools} is in use)`,
+      );
+    }
   }
 
   releaseNetwork(tx: Tx, net: Network): void {

@@ -58,6 +58,15 @@ describe("network allocation", () => {
     assert.equal((await manager.createNetwork({ name: "a" })).ipam[0]!.subnet, "192.168.0.64/26");
   });
 
+  it("names the network and the pools when the pools run out", async () => {
+    const { manager } = await fresh({ defaultAddrPool: ["10.99.0.0/23"], subnetSize: 24 });
+    await manager.createNetwork({ name: "ov1" });
+    await assert.rejects(
+      manager.createNetwork({ name: "ov2" }),
+      /could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network ov2 \(every \/24 of 10\.99\.0\.0\/23 is in use\)/,
+    );
+  });
+
   it("skips subnets users chose and refuses overlaps", async () => {
     const { manager } = await fresh();
     await manager.createNetwork({ name: "mine", ipam: [{ subnet: "10.0.1.0/24" }] });
@@ -357,6 +366,7 @@ describe("init", () => {
     for (const bad of [
       { defaultAddrPool: ["10.0.0.0/33"] },
       { defaultAddrPool: "10.0.0.0/8" },
+      { defaultAddrPool: ["10.0.0.0/8", "10.1.0.0/16"] },
       { subnetSize: 4, defaultAddrPool: ["10.0.0.0/8"] },
       { dataPathPort: 80 },
       { advertiseAddr: "not-an-ip" },

@@ -202,7 +202,10 @@ describe("SubnetPools: properties", () => {
   it("returns the lowest free block overlapping nothing in use (vs brute force)", () => {
     fc.assert(
       fc.property(
-        fc.array(block(20, 27), { minLength: 1, maxLength: 3 }),
+        // Pools must not overlap each other (the constructor refuses that).
+        fc
+          .array(block(20, 27), { minLength: 1, maxLength: 3 })
+          .filter((ps) => ps.every((p, i) => ps.slice(i + 1).every((q) => !overlaps(p, q)))),
         fc.integer({ min: 0, max: 2 }),
         fc.array(block(18, 32), { maxLength: 14 }),
         // Blocks anywhere in the address space, so the sort sees every byte vary.
@@ -237,5 +240,14 @@ describe("SubnetPools: properties", () => {
       ),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe("SubnetPools: pool checks", () => {
+  it("refuses default pools that overlap each other", () => {
+    assert.throws(() => new SubnetPools({ pools: ["10.0.0.0/8", "10.1.0.0/16"] }), {
+      code: "IPAM_INVALID_POOL",
+      message: "invalid default address pools: 10.0.0.0/8 overlaps 10.1.0.0/16",
+    });
   });
 });

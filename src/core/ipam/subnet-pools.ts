@@ -56,6 +56,17 @@ export class SubnetPools {
         );
       }
     }
+    // Overlapping pools would hand out the same subnet twice from two "different" pools.
+    for (let i = 0; i < pools.length; i++) {
+      for (let j = i + 1; j < pools.length; j++) {
+        if (overlaps(pools[i]!, pools[j]!)) {
+          throw new IpamError(
+            "IPAM_INVALID_POOL",
+            `invalid default address pools: ${formatCidr(pools[i]!)} overlaps ${formatCidr(pools[j]!)}`,
+          );
+        }
+      }
+    }
     this.#pools = pools;
     this.pools = pools.map(formatCidr);
     this.maskLength = maskLength;
