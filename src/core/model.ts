@@ -173,7 +173,3 @@ export function isTerminal(state: TaskState): boolean {
 export function isUnstarted(state: TaskState): boolean {
   return TASK_STATES.indexOf(state) <= TASK_STATES.indexOf("assigned");
 }
-
-export function replicasOf(spec: ServiceSpec): number | undefined {
-  return "replicated" in spec.mode ? spec.mode.replicated.replicas : undefined;
-}

@@ -81,8 +81,3 @@ export function record(store: Store, prefix: string, fromRevision?: number): Rec
       waitUntil(() => last() >= revision || errors.length > 0, what),
   };
 }
-
-/** The fields of a key that both backends must agree on. */
-export function kvSummary(kv: { key: string; value: string; version: number } | undefined) {
-  return kv && { key: kv.key, value: kv.value, version: kv.version };
-}

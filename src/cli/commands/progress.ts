@@ -44,7 +44,9 @@ export async function waitForConvergence(
     }
     const text = lines.join("\n");
     if (!quiet && text !== lastShown) {
-      ctx.err(text);
+      // On a terminal, redraw the block in place as Docker does; in logs, append each new state.
+      const redraw = ctx.isTty && lastShown ? `\x1b[${lastShown.split("\n").length}A\x1b[J` : "";
+      ctx.err(redraw + text);
       lastShown = text;
     }
     if (running === desired && tasks.length === desired) {
@@ -76,4 +78,3 @@ export async function waitForConvergence(
   return 0;
 }
 
-export const BAR_TEXT = BAR;
