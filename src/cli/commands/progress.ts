@@ -77,4 +77,3 @@ export async function waitForConvergence(
   );
   return 0;
 }
-
