@@ -5,7 +5,7 @@
 // request half-took (ports, addresses, subnets, VXLAN ids) stays taken.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Env } from "./harness.ts";
+import { type DockerNetwork, Env, vxlanId } from "./harness.ts";
 
 const DAEMON = "Error response from daemon: ";
 
@@ -49,7 +49,8 @@ describe("bad input is refused cleanly and changes nothing", () => {
         "8080:80",
       )
     ).trim();
-    ingressId = (await env.inspect<{ id: string }>("network", "inspect", "ingress"))[0]!.id;
+    ingressId = (await env.inspect<DockerNetwork>("network", "inspect", "ingress"))[0]!.Id;
+    assert.match(ingressId, /^[0-9a-z]{25}$/);
     baseline = await env.apiState();
     cliBefore = await cliSnapshot(env);
   });
@@ -371,7 +372,11 @@ describe("bad input is refused cleanly and changes nothing", () => {
         refused(["--bogus", "network", "ls"], "unknown flag: --bogus (see 'swarmnet --help')"),
         refused(
           ["network", "ls", "--format", "yaml"],
-          'unsupported format "yaml": use json or table',
+          'unsupported format "yaml": use table, json or a Go template',
+        ),
+        refused(
+          ["network", "inspect", "ov1", "--format", "{{range .IPAM.Config}}{{.Subnet}}"],
+          'template: unexpected EOF (missing {{end}}) in "{{range .IPAM.Config}}{{.Subnet}}"',
         ),
       );
     });
@@ -387,13 +392,9 @@ describe("bad input is refused cleanly and changes nothing", () => {
       await env.ok("service", "create", "--detach", "--name", "w9", "-p", "9090:80");
       // Refused networks took no subnet and no VXLAN id: ov1 and ov2 have 10.0.1 and 10.0.2.
       await env.ok("network", "create", "ov3");
-      const [ov3] = await env.inspect<{ vni: number; ipam: { subnet: string }[] }>(
-        "network",
-        "inspect",
-        "ov3",
-      );
-      assert.equal(ov3!.ipam[0]!.subnet, "10.0.3.0/24");
-      assert.equal(ov3!.vni, 4099);
+      const [ov3] = await env.inspect<DockerNetwork>("network", "inspect", "ov3");
+      assert.equal(ov3!.IPAM.Config[0]!.Subnet, "10.0.3.0/24");
+      assert.equal(vxlanId(ov3!), 4099);
     });
   });
 });

@@ -20,6 +20,60 @@ export interface Run {
   stderr: string;
 }
 
+/** What `network inspect` prints (Docker's NetworkResource), as far as the tests read it. */
+export interface DockerNetwork {
+  Name: string;
+  Id: string;
+  Scope: string;
+  Driver: string;
+  IPAM: {
+    Config: {
+      Subnet: string;
+      Gateway: string;
+      IPRange?: string;
+      AuxiliaryAddresses?: Record<string, string>;
+    }[];
+  };
+  Attachable: boolean;
+  Internal: boolean;
+  Ingress: boolean;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+}
+
+/** What `service inspect` prints (Docker's swarm.Service), as far as the tests read it. */
+export interface DockerService {
+  ID: string;
+  Version: { Index: number };
+  Spec: {
+    Name: string;
+    Labels: Record<string, string>;
+    Mode: { Replicated?: { Replicas: number }; Global?: object };
+    TaskTemplate: { Networks: { Target: string }[] };
+    EndpointSpec: { Mode: string };
+  };
+  Endpoint: {
+    Ports: { PublishedPort: number; TargetPort: number; Protocol: string; PublishMode: string }[];
+    VirtualIPs: { NetworkID: string; Addr: string }[];
+  };
+  ServiceStatus?: { RunningTasks: number; DesiredTasks: number };
+}
+
+/** What `node inspect` prints (Docker's swarm.Node), as far as the tests read it. */
+export interface DockerNode {
+  ID: string;
+  Spec: { Role: string; Availability: string; Labels: Record<string, string> };
+  Description: { Hostname: string };
+  Status: { State: string };
+  ManagerStatus?: { Leader: boolean };
+}
+
+/** An overlay's VXLAN id, which Docker shows as a driver option (a string). */
+export function vxlanId(net: DockerNetwork): number | undefined {
+  const text = net.Options["com.docker.network.driver.overlay.vxlanid_list"];
+  return text === undefined ? undefined : Number(text);
+}
+
 /** One JSON object per line, as `ls --format json` prints them. */
 export function jsonLines<T = Record<string, unknown>>(text: string): T[] {
   return text

@@ -2,20 +2,12 @@
 // ingress first, and reused after a network is removed; custom pools too.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Env } from "./harness.ts";
-
-interface NetworkJson {
-  id: string;
-  name: string;
-  ingress: boolean;
-  vni?: number;
-  ipam: { subnet: string; gateway: string }[];
-}
+import { type DockerNetwork, type DockerNode, Env, vxlanId } from "./harness.ts";
 
 async function subnet(env: Env, name: string): Promise<string> {
-  const [net] = await env.inspect<NetworkJson>("network", "inspect", name);
-  assert.equal(net?.ipam.length, 1, `${name} should have one subnet`);
-  return net!.ipam[0]!.subnet;
+  const [net] = await env.inspect<DockerNetwork>("network", "inspect", name);
+  assert.equal(net?.IPAM.Config.length, 1, `${name} should have one subnet`);
+  return net!.IPAM.Config[0]!.Subnet;
 }
 
 describe("init with the default pool", () => {
@@ -31,8 +23,9 @@ describe("init with the default pool", () => {
     assert.match(initOut, /^Swarm initialized: current node \([0-9a-z]{25}\) is now a manager\.$/m);
     assert.match(initOut, /run 'swarmnet join-token worker'/);
     assert.ok(env.daemonPid(), "daemon.pid names a running daemon");
-    const [self] = await env.inspect<{ id: string }>("node", "inspect", "self");
-    assert.ok(initOut.includes(`(${self!.id})`), "init names the node it made");
+    const [self] = await env.inspect<DockerNode>("node", "inspect", "self");
+    assert.match(self!.ID, /^[0-9a-z]{25}$/);
+    assert.ok(initOut.includes(`(${self!.ID})`), "init names the node it made");
     const r = await env.run("init", "--data-dir", env.dataDir);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /This node is already part of a swarm/);
@@ -40,17 +33,17 @@ describe("init with the default pool", () => {
 
   it("gives ingress 10.0.0.0/24", async () => {
     assert.equal(await subnet(env, "ingress"), "10.0.0.0/24");
-    const [ingress] = await env.inspect<NetworkJson>("network", "inspect", "ingress");
-    assert.equal(ingress!.ingress, true);
-    assert.equal(ingress!.ipam[0]!.gateway, "10.0.0.1");
+    const [ingress] = await env.inspect<DockerNetwork>("network", "inspect", "ingress");
+    assert.equal(ingress!.Ingress, true);
+    assert.equal(ingress!.IPAM.Config[0]!.Gateway, "10.0.0.1");
   });
 
   it("gives overlays 10.0.1.0/24 then 10.0.2.0/24, and reuses 10.0.1.0/24 after rm", async () => {
     const id = (await env.ok("network", "create", "-d", "overlay", "--attachable", "ov1")).trim();
     assert.match(id, /^[0-9a-z]{25}$/);
     assert.equal(await subnet(env, "ov1"), "10.0.1.0/24");
-    const [ov1] = await env.inspect<NetworkJson>("network", "inspect", "ov1");
-    assert.equal(ov1!.id, id);
+    const [ov1] = await env.inspect<DockerNetwork>("network", "inspect", "ov1");
+    assert.equal(ov1!.Id, id);
     await env.ok("network", "create", "-d", "overlay", "ov2");
     assert.equal(await subnet(env, "ov2"), "10.0.2.0/24");
     assert.equal((await env.ok("network", "rm", "ov1")).trim(), "ov1");
@@ -76,7 +69,7 @@ describe("init with the default pool", () => {
   });
 
   it("hands out distinct VXLAN ids from 4096 up, reusing freed ones", async () => {
-    const nets = await env.inspect<NetworkJson>(
+    const nets = await env.inspect<DockerNetwork>(
       "network",
       "inspect",
       "ingress",
@@ -84,7 +77,7 @@ describe("init with the default pool", () => {
       "ov3",
       "ov4",
     );
-    const vnis = nets.map((n) => n.vni!);
+    const vnis = nets.map((n) => vxlanId(n)!);
     assert.equal(new Set(vnis).size, vnis.length);
     for (const v of vnis) assert.ok(v >= 4096, `VNI ${v} below 4096`);
     assert.deepEqual([...vnis].sort(), [4096, 4097, 4098, 4099]);
@@ -119,9 +112,9 @@ describe("init with --default-addr-pool and --default-addr-pool-mask-length", ()
       "10.20.0.254",
       "mine",
     );
-    const [net] = await env.inspect<NetworkJson>("network", "inspect", "mine");
+    const [net] = await env.inspect<DockerNetwork>("network", "inspect", "mine");
     assert.deepEqual(
-      { subnet: net!.ipam[0]!.subnet, gateway: net!.ipam[0]!.gateway },
+      { subnet: net!.IPAM.Config[0]!.Subnet, gateway: net!.IPAM.Config[0]!.Gateway },
       { subnet: "10.20.0.0/16", gateway: "10.20.0.254" },
     );
   });

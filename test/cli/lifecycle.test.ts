@@ -3,7 +3,7 @@
 // node satisfies; waits that end because no agent exists yet; leave.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Env } from "./harness.ts";
+import { type DockerNetwork, type DockerNode, type DockerService, Env } from "./harness.ts";
 
 interface TaskLine {
   ID: string;
@@ -13,25 +13,6 @@ interface TaskLine {
   CurrentState: string;
   Error: string;
   Addresses: string[];
-}
-interface ServiceJson {
-  id: string;
-  version: number;
-  spec: {
-    name: string;
-    labels: Record<string, string>;
-    mode: { replicated?: { replicas: number }; global?: object };
-    networks: { target: string }[];
-  };
-  endpoint: {
-    ports: { publishedPort: number; targetPort: number; protocol: string }[];
-    virtualIps: { networkId: string; addr: string }[];
-  };
-}
-interface NetworkJson {
-  id: string;
-  name: string;
-  ipam: { subnet: string; gateway: string }[];
 }
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -48,7 +29,7 @@ function inSubnet(addr: string, cidr: string): boolean {
 
 describe("service and network lifecycle", () => {
   const env = new Env();
-  const nets = new Map<string, NetworkJson>();
+  const nets = new Map<string, DockerNetwork>();
   let hostname = "";
   let nodeId = "";
 
@@ -59,17 +40,17 @@ describe("service and network lifecycle", () => {
       CurrentState: t.CurrentState.split(" ")[0]!,
     }));
   const service = async (name: string) =>
-    (await env.inspect<ServiceJson>("service", "inspect", name))[0]!;
+    (await env.inspect<DockerService>("service", "inspect", name))[0]!;
   /** The address a task has on a network, by subnet. */
   const addrOn = (t: TaskLine, net: string) =>
-    t.Addresses.find((a) => inSubnet(a, nets.get(net)!.ipam[0]!.subnet));
+    t.Addresses.find((a) => inSubnet(a, nets.get(net)!.IPAM.Config[0]!.Subnet));
 
   before(async () => {
     await env.init();
     await env.ok("network", "create", "-d", "overlay", "--attachable", "ov1");
     await env.ok("network", "create", "-d", "overlay", "ov2");
-    for (const n of await env.inspect<NetworkJson>("network", "inspect", "ingress", "ov1", "ov2"))
-      nets.set(n.name, n);
+    for (const n of await env.inspect<DockerNetwork>("network", "inspect", "ingress", "ov1", "ov2"))
+      nets.set(n.Name, n);
     const [self] = await env.lines<{ ID: string; Hostname: string }>("node", "ls");
     hostname = self!.Hostname;
     nodeId = self!.ID;
@@ -96,15 +77,12 @@ describe("service and network lifecycle", () => {
     );
     assert.equal(json!.Self, true);
     assert.equal(json!.ManagerStatus, "Leader");
-    const [self] = await env.inspect<{ id: string; role: string; leader: boolean }>(
-      "node",
-      "inspect",
-      "self",
-    );
+    const [self] = await env.inspect<DockerNode>("node", "inspect", "self");
     assert.deepEqual(
-      { id: self!.id, role: self!.role, leader: self!.leader },
+      { id: self!.ID, role: self!.Spec.Role, leader: self!.ManagerStatus?.Leader },
       { id: nodeId, role: "manager", leader: true },
     );
+    assert.equal(self!.Description.Hostname, hostname);
   });
 
   it("service create without --detach ends, explaining why it cannot converge", async () => {
@@ -157,12 +135,12 @@ describe("service and network lifecycle", () => {
     }
     const svc = await service("web");
     assert.deepEqual(
-      svc.endpoint.virtualIps.map((v) => v.networkId).sort(),
-      [nets.get("ingress")!.id, nets.get("ov1")!.id].sort(),
+      svc.Endpoint.VirtualIPs.map((v) => v.NetworkID).sort(),
+      [nets.get("ingress")!.Id, nets.get("ov1")!.Id].sort(),
     );
     const all = [
       ...list.flatMap((t) => t.Addresses),
-      ...svc.endpoint.virtualIps.map((v) => v.addr),
+      ...svc.Endpoint.VirtualIPs.map((v) => v.Addr),
     ];
     assert.equal(new Set(all).size, all.length, `addresses are distinct: ${all}`);
     assert.ok(
@@ -172,7 +150,7 @@ describe("service and network lifecycle", () => {
   });
 
   it("scales 3 -> 5 -> 2 -> 5 with slots 1..N, keeping the tasks it keeps", async () => {
-    const vips = (await service("web")).endpoint.virtualIps.map((v) => v.addr);
+    const vips = (await service("web")).Endpoint.VirtualIPs.map((v) => v.Addr);
     const at3 = await tasks("web");
     const check = async (n: number) => {
       const out = await env.ok("service", "scale", "--detach", `web=${n}`);
@@ -196,7 +174,7 @@ describe("service and network lifecycle", () => {
     const at2 = await check(2);
     assert.deepEqual(at2, at3.slice(0, 2), "scaling down removes the highest slots");
     await check(5);
-    assert.equal((await service("web")).spec.mode.replicated?.replicas, 5);
+    assert.equal((await service("web")).Spec.Mode.Replicated?.Replicas, 5);
   });
 
   it("frees addresses on scale-down and remove: a full /29 can be refilled", async () => {
@@ -223,7 +201,7 @@ describe("service and network lifecycle", () => {
     await env.ok("service", "scale", "--detach", "small=1");
     await env.ok("service", "scale", "--detach", "small=4");
     const addrs = (await tasks("small")).flatMap((t) => t.Addresses);
-    const vip = (await service("small")).endpoint.virtualIps[0]!.addr;
+    const vip = (await service("small")).Endpoint.VirtualIPs[0]!.Addr;
     assert.deepEqual([...addrs, vip].sort(), [
       "10.9.9.2/29",
       "10.9.9.3/29",
@@ -254,7 +232,7 @@ describe("service and network lifecycle", () => {
       "web",
     );
     let svc = await service("web");
-    assert.deepEqual(svc.spec.labels, { team: "blue" });
+    assert.deepEqual(svc.Spec.Labels, { team: "blue" });
     assert.deepEqual(
       (await tasks("web")).map((t) => t.ID),
       before.map((t) => t.ID),
@@ -264,7 +242,7 @@ describe("service and network lifecycle", () => {
     await env.ok("service", "update", "--detach", "--publish-add", "8081:81", "web");
     svc = await service("web");
     assert.deepEqual(
-      svc.endpoint.ports.map((p) => `${p.publishedPort}->${p.targetPort}/${p.protocol}`).sort(),
+      svc.Endpoint.Ports.map((p) => `${p.PublishedPort}->${p.TargetPort}/${p.Protocol}`).sort(),
       ["8080->80/tcp", "8081->81/tcp"],
     );
     const row = (await env.lines<{ Name: string; Ports: string }>("service", "ls")).find(
@@ -274,13 +252,13 @@ describe("service and network lifecycle", () => {
 
     await env.ok("service", "update", "--detach", "--network-add", "ov2", "--replicas", "4", "web");
     svc = await service("web");
-    assert.equal(svc.spec.mode.replicated?.replicas, 4);
+    assert.equal(svc.Spec.Mode.Replicated?.Replicas, 4);
     assert.deepEqual(
-      svc.spec.networks.map((n) => n.target),
-      [nets.get("ov1")!.id, nets.get("ov2")!.id],
+      svc.Spec.TaskTemplate.Networks.map((n) => n.Target),
+      [nets.get("ov1")!.Id, nets.get("ov2")!.Id],
     );
-    const ov2Vip = svc.endpoint.virtualIps.find((v) => v.networkId === nets.get("ov2")!.id);
-    assert.ok(ov2Vip && inSubnet(ov2Vip.addr, "10.0.2.0/24"), "a VIP on ov2");
+    const ov2Vip = svc.Endpoint.VirtualIPs.find((v) => v.NetworkID === nets.get("ov2")!.Id);
+    assert.ok(ov2Vip && inSubnet(ov2Vip.Addr, "10.0.2.0/24"), "a VIP on ov2");
     const list = await tasks("web");
     assert.deepEqual(
       list.map((t) => t.Name),
@@ -288,15 +266,16 @@ describe("service and network lifecycle", () => {
     );
     for (const t of list)
       assert.ok(addrOn(t, "ov2"), `${t.Name} has an ov2 address: ${t.Addresses}`);
-    const onOv2 = [...list.map((t) => addrOn(t, "ov2")), ov2Vip.addr];
+    const onOv2 = [...list.map((t) => addrOn(t, "ov2")), ov2Vip.Addr];
     assert.equal(new Set(onOv2).size, onOv2.length);
-    const [inspected] = await env.inspect<{ services: string[] }>("network", "inspect", "ov2");
-    assert.deepEqual(inspected!.services, ["web"]);
+    // Docker's network inspect has no list of services; the native API still says who uses ov2.
+    const inspected = await env.api<{ services: string[] }>("/v1/networks/ov2");
+    assert.deepEqual(inspected.services, ["web"]);
   });
 
   it("update keeps a dynamically published port where it is", async () => {
     const published = async () =>
-      (await service("dyn")).endpoint.ports.map((p) => `${p.publishedPort}->${p.targetPort}`);
+      (await service("dyn")).Endpoint.Ports.map((p) => `${p.PublishedPort}->${p.TargetPort}`);
     await env.ok("service", "create", "--detach", "--name", "dyn", "-p", "80");
     assert.deepEqual(await published(), ["30000->80"]);
     await env.ok("service", "update", "--detach", "--label-add", "a=b", "dyn");
@@ -408,14 +387,116 @@ describe("service and network lifecycle", () => {
         );
       }),
       ...inspects.map(async (args) => {
-        const objects = await env.inspect<{ id: string }>(...args);
+        // Docker spells it Id on networks and ID on swarm objects.
+        const idOf = (o: { ID?: string; Id?: string }) => o.ID ?? o.Id;
+        const objects = await env.inspect<{ ID?: string; Id?: string }>(...args);
         assert.equal(objects.length, args.length - 2, args.join(" "));
-        assert.deepEqual(
-          JSON.parse(await env.ok(...args, "--json")).map((o: { id: string }) => o.id),
-          objects.map((o) => o.id),
-        );
+        for (const o of objects) assert.match(idOf(o) ?? "", /^[0-9a-z]{25}$/, args.join(" "));
+        assert.deepEqual(JSON.parse(await env.ok(...args, "--json")).map(idOf), objects.map(idOf));
       }),
     ]);
+  });
+
+  it("--format takes Go templates, on inspects and on lists", async () => {
+    // The literal `\t` a shell passes through single quotes, as Docker reads it.
+    const tab = "\\t";
+    assert.equal(
+      await env.ok(
+        "network",
+        "inspect",
+        "ov1",
+        "--format",
+        "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+      ),
+      "10.0.1.0/24\n",
+    );
+    assert.equal(
+      await env.ok("network", "inspect", "ov1", "ov2", "-f", "{{.Name}} {{.Driver}} {{.Scope}}"),
+      "ov1 overlay swarm\nov2 overlay swarm\n",
+    );
+    const vxlan = '{{index .Options "com.docker.network.driver.overlay.vxlanid_list"}}';
+    assert.match(await env.ok("network", "inspect", "ov1", "--format", vxlan), /^\d{4,}\n$/);
+
+    const names = (await env.lines<{ Name: string }>("network", "ls")).map((n) => n.Name);
+    assert.ok(names.includes("ov1") && names.includes("ov2"), `${names}`);
+    assert.deepEqual(
+      (await env.ok("network", "ls", "--format", "{{.Name}}")).trimEnd().split("\n"),
+      names,
+    );
+
+    const svcTable = await env.ok(
+      "service",
+      "ls",
+      "--format",
+      `table {{.Name}}${tab}{{.Replicas}}`,
+    );
+    const [header, ...rows] = svcTable.trimEnd().split("\n");
+    assert.match(header!, /^NAME\s+REPLICAS$/);
+    assert.deepEqual(
+      rows.map((r) => r.split(/\s+/)),
+      [["web", "0/4"]],
+    );
+    assert.equal(
+      await env.ok("service", "ls", "--format", `{{.Name}}${tab}{{.Mode}}`),
+      "web\treplicated\n",
+    );
+    assert.equal(
+      await env.ok("service", "ps", "web", "--format", "{{.Name}}"),
+      "web.1\nweb.2\nweb.3\nweb.4\n",
+    );
+    assert.equal(
+      await env.ok(
+        "service",
+        "inspect",
+        "web",
+        "--format",
+        "{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}} {{json .Spec.Labels}} {{len .Endpoint.VirtualIPs}}",
+      ),
+      'web 4 {"team":"blue"} 3\n',
+    );
+    assert.equal(
+      await env.ok(
+        "service",
+        "inspect",
+        "web",
+        "--format",
+        "{{range .Endpoint.Ports}}{{.PublishedPort}}:{{.TargetPort}}/{{.Protocol | upper}} {{end}}",
+      ),
+      "8080:80/TCP 8081:81/TCP \n",
+    );
+
+    assert.equal(
+      await env.ok("node", "inspect", "self", "--format", "{{.ManagerStatus.Leader}}"),
+      "true\n",
+    );
+    assert.equal(
+      await env.ok(
+        "node",
+        "inspect",
+        "self",
+        "--format",
+        "{{.Spec.Role}} {{.Description.Hostname}}",
+      ),
+      `manager ${hostname}\n`,
+    );
+    assert.equal(await env.ok("node", "ls", "--format", "{{.Hostname}}"), `${hostname}\n`);
+  });
+
+  it("--format refuses a broken template with one line and exit 1", async () => {
+    const broken = "{{range .IPAM.Config}}{{.Subnet}}";
+    const r = await env.run("network", "inspect", "ov1", "--format", broken);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stdout, "");
+    assert.equal(r.stderr, `template: unexpected EOF (missing {{end}}) in "${broken}"\n`);
+    for (const args of [
+      ["network", "ls", "--format", "{{range .Name}}"],
+      ["service", "ls", "--format", "table {{.Name}}{{end}}"],
+      ["node", "inspect", "self", "--format", "{{.Spec.Nope}}"],
+      ["service", "inspect", "web", "--format", "{{frobnicate .ID}}"],
+    ]) {
+      const message = await env.fails(...args);
+      assert.match(message, /^template: /, args.join(" "));
+    }
   });
 
   it("service rm frees the VIPs and task addresses: the networks can go", async () => {
@@ -429,8 +510,8 @@ describe("service and network lifecycle", () => {
     assert.equal((await env.ok("network", "rm", "ov1", "ov2")).trim(), "ov1\nov2");
     // With web gone nothing publishes a port, so even ingress could go; a new ov1 reuses 10.0.1.0/24.
     await env.ok("network", "create", "ov1");
-    const [ov1] = await env.inspect<NetworkJson>("network", "inspect", "ov1");
-    assert.equal(ov1!.ipam[0]!.subnet, "10.0.1.0/24");
+    const [ov1] = await env.inspect<DockerNetwork>("network", "inspect", "ov1");
+    assert.equal(ov1!.IPAM.Config[0]!.Subnet, "10.0.1.0/24");
   });
 
   it("leave refuses without --force; with it, the state is erased", async () => {

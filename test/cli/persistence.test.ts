@@ -4,7 +4,7 @@
 // knows what is taken (no address, subnet, VXLAN id or port handed out twice).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Env } from "./harness.ts";
+import { type DockerNetwork, type DockerService, Env, vxlanId } from "./harness.ts";
 
 interface ServiceJson {
   id: string;
@@ -18,12 +18,6 @@ interface TaskJson {
   id: string;
   serviceId: string;
   networks: { networkId: string; addresses: string[] }[];
-}
-interface NetworkJson {
-  id: string;
-  name: string;
-  vni?: number;
-  ipam: { subnet: string }[];
 }
 
 /** What the CLI shows of the whole state; task ages left out (they change with the clock). */
@@ -139,14 +133,14 @@ function persistenceSuite(signal: "SIGTERM" | "SIGKILL"): void {
         [3, 3, 3],
         "each task has an address on ingress, ov1 and ov2",
       );
-      const [late] = await env.inspect<ServiceJson>("service", "inspect", "late");
-      assert.equal(late!.endpoint.virtualIps.length, 3, "VIPs on ingress, ov1 and ov2");
-      for (const v of late!.endpoint.virtualIps) {
-        assert.ok(!held.get(v.networkId)?.includes(v.addr), `VIP ${v.addr} was already held`);
+      const [late] = await env.inspect<DockerService>("service", "inspect", "late");
+      assert.equal(late!.Endpoint.VirtualIPs.length, 3, "VIPs on ingress, ov1 and ov2");
+      for (const v of late!.Endpoint.VirtualIPs) {
+        assert.ok(!held.get(v.NetworkID)?.includes(v.Addr), `VIP ${v.Addr} was already held`);
       }
-      const ov2 = (await env.inspect<NetworkJson>("network", "inspect", "ov2"))[0]!;
+      const ov2 = (await env.inspect<DockerNetwork>("network", "inspect", "ov2"))[0]!;
       for (const t of await env.api<TaskJson[]>("/v1/tasks")) {
-        for (const n of t.networks.filter((x) => x.networkId === ov2.id)) {
+        for (const n of t.networks.filter((x) => x.networkId === ov2.Id)) {
           for (const a of n.addresses) {
             assert.match(a, /^10\.50\.1\.\d+\/16$/, "ov2's endpoints come from its ip-range");
             assert.notEqual(a, "10.50.1.2/16", "the aux address is never handed out");
@@ -156,16 +150,17 @@ function persistenceSuite(signal: "SIGTERM" | "SIGKILL"): void {
     });
 
     it("keeps published ports taken, and picks the next dynamic one", async () => {
-      const [web] = await env.inspect<ServiceJson>("service", "inspect", "web");
+      const [web] = await env.inspect<DockerService>("service", "inspect", "web");
+      assert.match(web!.ID, /^[0-9a-z]{25}$/);
       assert.equal(
         await env.fails("service", "create", "--detach", "--name", "clash", "-p", "8080:80"),
-        `Error response from daemon: port '8080' is already in use by service 'web' (${web!.id}) as an ingress port`,
+        `Error response from daemon: port '8080' is already in use by service 'web' (${web!.ID}) as an ingress port`,
       );
-      const [dyn] = await env.inspect<ServiceJson>("service", "inspect", "dyn");
-      assert.equal(dyn!.endpoint.ports[0]!.publishedPort, 30000);
+      const [dyn] = await env.inspect<DockerService>("service", "inspect", "dyn");
+      assert.equal(dyn!.Endpoint.Ports[0]!.PublishedPort, 30000);
       await env.ok("service", "create", "--detach", "--name", "dyn2", "-p", "81");
-      const [dyn2] = await env.inspect<ServiceJson>("service", "inspect", "dyn2");
-      assert.equal(dyn2!.endpoint.ports[0]!.publishedPort, 30001);
+      const [dyn2] = await env.inspect<DockerService>("service", "inspect", "dyn2");
+      assert.equal(dyn2!.Endpoint.Ports[0]!.PublishedPort, 30001);
     });
 
     it("keeps subnets and VXLAN ids taken, and reuses what was freed before", async () => {
@@ -173,15 +168,23 @@ function persistenceSuite(signal: "SIGTERM" | "SIGKILL"): void {
         await env.fails("network", "create", "--subnet", "10.50.7.0/24", "clash"),
         "Error response from daemon: Pool overlaps with other one on this address space",
       );
-      const before = await env.inspect<NetworkJson>("network", "inspect", "ingress", "ov1", "ov2");
+      const before = await env.inspect<DockerNetwork>(
+        "network",
+        "inspect",
+        "ingress",
+        "ov1",
+        "ov2",
+      );
       await env.ok("network", "create", "ov3");
-      const [ov3] = await env.inspect<NetworkJson>("network", "inspect", "ov3");
+      const [ov3] = await env.inspect<DockerNetwork>("network", "inspect", "ov3");
       assert.equal(
-        ov3!.ipam[0]!.subnet,
+        ov3!.IPAM.Config[0]!.Subnet,
         "10.0.2.0/24",
         "the subnet `gone` freed before the restart",
       );
-      assert.ok(!before.some((n) => n.vni === ov3!.vni), `VXLAN id ${ov3!.vni} already in use`);
+      const vni = vxlanId(ov3!);
+      assert.ok(vni !== undefined && vni >= 4096, `ov3 has a VXLAN id: ${vni}`);
+      assert.ok(!before.some((n) => vxlanId(n) === vni), `VXLAN id ${vni} already in use`);
       assert.match(
         await env.fails("network", "rm", "ov1"),
         /^Error response from daemon: network ov1 is in use by service (web|db|pinned|late)$/,

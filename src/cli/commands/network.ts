@@ -1,3 +1,4 @@
+import { dockerNetwork } from "../../core/docker-shape.ts";
 // network create | ls | inspect | rm
 import { invalid } from "../../core/errors.ts";
 import { shortId } from "../../core/ids.ts";
@@ -7,12 +8,11 @@ import {
   type Command,
   FORMAT_FLAGS,
   need,
-  printInspect,
-  printJsonLines,
-  wantsJson,
+  outputFormat,
+  printObjects,
+  printRows,
 } from "../context.ts";
 import { keyValues } from "../flags.ts";
-import { table } from "../table.ts";
 
 export const networkCreate: Command = {
   name: "network create",
@@ -88,7 +88,7 @@ export const networkLs: Command = {
     { name: "quiet", short: "q", kind: "bool", help: "Only display network IDs" },
   ],
   async run(ctx, args) {
-    const json = wantsJson(args);
+    const fmt = outputFormat(args);
     const nets = await ctx.client.call<Network[]>("GET", "/v1/networks");
     if (args.flags.quiet) {
       for (const n of nets) ctx.out(shortId(n.id));
@@ -105,14 +105,17 @@ export const networkLs: Command = {
       Ingress: n.ingress,
       Labels: n.labels,
     }));
-    if (json) printJsonLines(ctx, rows);
-    else
-      ctx.out(
-        table(
-          ["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
-          rows.map((r) => [r.ID, r.Name, r.Driver, r.Scope]),
-        ),
-      );
+    printRows(
+      ctx,
+      fmt,
+      [
+        ["ID", "NETWORK ID"],
+        ["Name", "NAME"],
+        ["Driver", "DRIVER"],
+        ["Scope", "SCOPE"],
+      ],
+      rows,
+    );
     return 0;
   },
 };
@@ -148,17 +151,21 @@ export const networkInspect: Command = {
   flags: FORMAT_FLAGS,
   async run(ctx, args) {
     need(args, 1, "NETWORK", this.name);
-    wantsJson(args);
+    const fmt = outputFormat(args);
     const found: unknown[] = [];
     const code = await eachArg(
       ctx,
       args.positionals,
       async (ref) => {
-        found.push(await ctx.client.call("GET", `/v1/networks/${encodeURIComponent(ref)}`));
+        found.push(
+          dockerNetwork(
+            await ctx.client.call<Network>("GET", `/v1/networks/${encodeURIComponent(ref)}`),
+          ),
+        );
       },
       (ref) => `Error: No such network: ${ref}`,
     );
-    printInspect(ctx, found);
+    printObjects(ctx, fmt, found);
     return code;
   },
 };

@@ -1,3 +1,4 @@
+import { dockerNode } from "../../core/docker-shape.ts";
 import { invalid } from "../../core/errors.ts";
 import type { Node } from "../../core/model.ts";
 import { VERSION } from "../../version.ts";
@@ -5,12 +6,11 @@ import {
   type Command,
   FORMAT_FLAGS,
   need,
-  printInspect,
-  printJsonLines,
-  wantsJson,
+  outputFormat,
+  printObjects,
+  printRows,
 } from "../context.ts";
 import { keyValues } from "../flags.ts";
-import { table } from "../table.ts";
 import { eachArg } from "./network.ts";
 
 type NodeRow = Node & { self: boolean };
@@ -22,7 +22,7 @@ export const nodeLs: Command = {
   summary: "List nodes in the swarm",
   flags: [...FORMAT_FLAGS, { name: "quiet", short: "q", kind: "bool", help: "Only display IDs" }],
   async run(ctx, args) {
-    const json = wantsJson(args);
+    const fmt = outputFormat(args);
     const nodes = (await ctx.client.call<NodeRow[]>("GET", "/v1/nodes")).sort((a, b) =>
       a.hostname.localeCompare(b.hostname),
     );
@@ -39,22 +39,19 @@ export const nodeLs: Command = {
       ManagerStatus: n.role === "manager" ? (n.leader ? "Leader" : "Reachable") : "",
       EngineVersion: VERSION,
     }));
-    if (json) printJsonLines(ctx, rows);
-    else {
-      ctx.out(
-        table(
-          ["ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION"],
-          rows.map((r) => [
-            `${r.ID}${r.Self ? " *" : ""}`,
-            r.Hostname,
-            r.Status,
-            r.Availability,
-            r.ManagerStatus,
-            r.EngineVersion,
-          ]),
-        ),
-      );
-    }
+    printRows(
+      ctx,
+      fmt,
+      [
+        [(r) => `${r.ID}${r.Self ? " *" : ""}`, "ID"],
+        ["Hostname", "HOSTNAME"],
+        ["Status", "STATUS"],
+        ["Availability", "AVAILABILITY"],
+        ["ManagerStatus", "MANAGER STATUS"],
+        ["EngineVersion", "ENGINE VERSION"],
+      ],
+      rows,
+    );
     return 0;
   },
 };
@@ -66,7 +63,7 @@ export const nodeInspect: Command = {
   flags: FORMAT_FLAGS,
   async run(ctx, args) {
     need(args, 1, "NODE", this.name);
-    wantsJson(args);
+    const fmt = outputFormat(args);
     const found: unknown[] = [];
     const code = await eachArg(
       ctx,
@@ -76,11 +73,16 @@ export const nodeInspect: Command = {
         if (ref === "self")
           target = (await ctx.client.call<{ swarm: { nodeId: string } }>("GET", "/v1/info")).swarm
             .nodeId;
-        found.push(await ctx.client.call("GET", `/v1/nodes/${encodeURIComponent(target)}`));
+        found.push(
+          dockerNode(
+            await ctx.client.call<Node>("GET", `/v1/nodes/${encodeURIComponent(target)}`),
+            VERSION,
+          ),
+        );
       },
       (ref) => `Error: No such node: ${ref}`,
     );
-    printInspect(ctx, found);
+    printObjects(ctx, fmt, found);
     return code;
   },
 };

@@ -1,3 +1,4 @@
+import { dockerService } from "../../core/docker-shape.ts";
 // service create | ls | ps | inspect | scale | update | rm
 import { invalid } from "../../core/errors.ts";
 import { shortId } from "../../core/ids.ts";
@@ -8,12 +9,12 @@ import {
   type Ctx,
   FORMAT_FLAGS,
   need,
-  printInspect,
-  printJsonLines,
-  wantsJson,
+  outputFormat,
+  printObjects,
+  printRows,
 } from "../context.ts";
 import { type FlagSpec, keyValues, type Parsed } from "../flags.ts";
-import { ago, table } from "../table.ts";
+import { ago } from "../table.ts";
 import { eachArg } from "./network.ts";
 import { waitForConvergence } from "./progress.ts";
 
@@ -113,7 +114,7 @@ export const serviceLs: Command = {
   summary: "List services",
   flags: [...FORMAT_FLAGS, { name: "quiet", short: "q", kind: "bool", help: "Only display IDs" }],
   async run(ctx, args) {
-    const json = wantsJson(args);
+    const fmt = outputFormat(args);
     const services = await ctx.client.call<ServiceRow[]>("GET", "/v1/services");
     if (args.flags.quiet) {
       for (const s of services) ctx.out(shortId(s.id));
@@ -127,15 +128,19 @@ export const serviceLs: Command = {
       Image: s.spec.image,
       Ports: s.endpoint.ports.map(formatPort).join(", "),
     }));
-    if (json) printJsonLines(ctx, rows);
-    else {
-      ctx.out(
-        table(
-          ["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"],
-          rows.map((r) => [r.ID, r.Name, r.Mode, r.Replicas, r.Image, r.Ports]),
-        ),
-      );
-    }
+    printRows(
+      ctx,
+      fmt,
+      [
+        ["ID", "ID"],
+        ["Name", "NAME"],
+        ["Mode", "MODE"],
+        ["Replicas", "REPLICAS"],
+        ["Image", "IMAGE"],
+        ["Ports", "PORTS"],
+      ],
+      rows,
+    );
     return 0;
   },
 };
@@ -160,7 +165,7 @@ export const servicePs: Command = {
   ],
   async run(ctx, args) {
     need(args, 1, "SERVICE", this.name);
-    const json = wantsJson(args);
+    const fmt = outputFormat(args);
     const tasks: TaskRow[] = [];
     const code = await eachArg(
       ctx,
@@ -188,15 +193,19 @@ export const servicePs: Command = {
       Error: t.status.err || (t.status.state === "pending" ? `"${t.status.message}"` : ""),
       Addresses: t.networks.flatMap((n) => n.addresses),
     }));
-    if (json) printJsonLines(ctx, rows);
-    else {
-      ctx.out(
-        table(
-          ["ID", "NAME", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"],
-          rows.map((r) => [r.ID, r.Name, r.Node, r.DesiredState, r.CurrentState, r.Error]),
-        ),
-      );
-    }
+    printRows(
+      ctx,
+      fmt,
+      [
+        ["ID", "ID"],
+        ["Name", "NAME"],
+        ["Node", "NODE"],
+        ["DesiredState", "DESIRED STATE"],
+        ["CurrentState", "CURRENT STATE"],
+        ["Error", "ERROR"],
+      ],
+      rows,
+    );
     return code;
   },
 };
@@ -212,17 +221,21 @@ export const serviceInspect: Command = {
   flags: FORMAT_FLAGS,
   async run(ctx, args) {
     need(args, 1, "SERVICE", this.name);
-    wantsJson(args);
+    const fmt = outputFormat(args);
     const found: unknown[] = [];
     const code = await eachArg(
       ctx,
       args.positionals,
       async (ref) => {
-        found.push(await ctx.client.call("GET", `/v1/services/${encodeURIComponent(ref)}`));
+        const s = await ctx.client.call<ServiceRow>(
+          "GET",
+          `/v1/services/${encodeURIComponent(ref)}`,
+        );
+        found.push(dockerService(s, s.serviceStatus));
       },
       (ref) => `Error: no such service: ${ref}`,
     );
-    printInspect(ctx, found);
+    printObjects(ctx, fmt, found);
     return code;
   },
 };
