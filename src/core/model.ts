@@ -163,6 +163,10 @@ export interface Cluster extends Meta {
   subnetSize: number;
   dataPathPort: number;
   joinTokens: { worker: string; manager: string };
+  /** The cluster's root CA (PEM). The key never leaves the managers: APIs strip it (see publicCluster). */
+  ca: { certPem: string; keyPem: string };
+  /** Address agents dial: the first manager's advertise address and port 2377. */
+  managerAddr: string;
 }
 
 export function isTerminal(state: TaskState): boolean {
@@ -172,4 +176,9 @@ export function isTerminal(state: TaskState): boolean {
 /** Before `accepted`, no agent has touched the task: it can be deleted outright. */
 export function isUnstarted(state: TaskState): boolean {
   return TASK_STATES.indexOf(state) <= TASK_STATES.indexOf("assigned");
+}
+
+/** The cluster as APIs show it: everything but the CA's private key. */
+export function publicCluster(c: Cluster): Omit<Cluster, "ca"> & { ca: { certPem: string } } {
+  return { ...c, ca: { certPem: c.ca.certPem } };
 }

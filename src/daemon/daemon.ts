@@ -12,6 +12,7 @@ import { Manager } from "../manager/manager.ts";
 import { openEmbeddedStore } from "../store/embedded.ts";
 import type { Store } from "../store/store.ts";
 import { VERSION } from "../version.ts";
+import { NodeRuntime } from "./node-runtime.ts";
 
 export interface DaemonOptions {
   dataDir: string;
@@ -38,7 +39,21 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     process.exit(70);
   });
   const dispatcher = new Dispatcher(manager);
-  const router = nativeRoutes(manager, dispatcher, { version: VERSION });
+  const runtime = new NodeRuntime({ dataDir: opts.dataDir, manager, dispatcher, log });
+  const router = nativeRoutes(
+    manager,
+    dispatcher,
+    { version: VERSION },
+    {
+      initialized: (nodeId, creds) => runtime.initialized(nodeId, creds),
+      join: (o) => runtime.join(o),
+      leave: () => runtime.leave(),
+      get membership() {
+        return runtime.membership;
+      },
+      logs: runtime.logs,
+    },
+  );
   const server = createServer((req, res) => void router.handle(req, res));
   // Written before the socket answers (the store lock makes the data dir ours): whoever
   // reaches the daemon, `swarmnet init` included, finds its pid already there.
@@ -52,6 +67,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     await store.close();
     throw err;
   }
+  await runtime.resume();
   const address = formatHost(opts.host);
   log(
     `swarmnet ${VERSION} listening on ${address}, state in ${opts.dataDir}${manager.initialized ? " (swarm active)" : ""}`,
@@ -60,6 +76,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     manager,
     address,
     async close() {
+      await runtime.close();
       dispatcher.close();
       server.closeAllConnections();
       await new Promise<void>((done) => server.close(() => done()));

@@ -5,7 +5,6 @@
 // the write is queued (the store orders writes as they are issued), so
 // concurrent requests share fsyncs through the store's group commit.
 
-import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import {
@@ -24,6 +23,15 @@ import {
   validateLabels,
 } from "../core/network-spec.ts";
 import { checkServiceSpec, type ServiceSpecInput } from "../core/service-spec.ts";
+import {
+  createRootCa,
+  generateJoinTokens,
+  generateKeyPair,
+  issueNodeCertificate,
+  type NodeCredentials,
+  privateKeyToPem,
+  rootCaToPem,
+} from "../pki/index.ts";
 import type { Store } from "../store/store.ts";
 import { Allocator } from "./allocator.ts";
 import { deleteTask, reconcileService, retireAll, retireTask } from "./orchestrator.ts";
@@ -44,6 +52,8 @@ export interface InitOptions {
 export const DEFAULT_ADDR_POOL = ["10.0.0.0/8"];
 export const DEFAULT_SUBNET_SIZE = 24;
 export const DEFAULT_DATA_PATH_PORT = 4789;
+/** Docker's swarm control port: joining and manager–agent traffic (mutual TLS). */
+export const CONTROL_PORT = 2377;
 
 export class Manager {
   readonly state = new ClusterState();
@@ -82,7 +92,7 @@ export class Manager {
   }
 
   /** Runs fn under the lock in a Tx; persists its writes; rolls everything back on error. */
-  private async mutate<T>(fn: (tx: Tx, alloc: Allocator) => T, needsCluster = true): Promise<T> {
+  async transact<T>(fn: (tx: Tx, alloc: Allocator) => T, needsCluster = true): Promise<T> {
     let durable: Promise<unknown> = Promise.resolve();
     const run = this.lock.then(() => {
       if (needsCluster && !this.alloc) throw new SwarmnetError("NOT_MANAGER", NOT_MANAGER_MESSAGE);
@@ -113,8 +123,11 @@ export class Manager {
     return result;
   }
 
-  async init(opts: InitOptions): Promise<{ nodeId: string; cluster: Cluster }> {
-    return this.mutate((tx) => {
+  /** Makes this node the first manager; returns its TLS credentials for the daemon to keep. */
+  async init(
+    opts: InitOptions,
+  ): Promise<{ nodeId: string; cluster: Cluster; credentials: NodeCredentials }> {
+    return this.transact((tx) => {
       if (this.alloc) {
         throw new SwarmnetError(
           "UNAVAILABLE",
@@ -123,6 +136,8 @@ export class Manager {
       }
       checkInitOptions(opts);
       const dataPathPort = opts.dataPathPort ?? DEFAULT_DATA_PATH_PORT;
+      const advertiseAddr = opts.advertiseAddr ?? "127.0.0.1";
+      const ca = createRootCa({ clusterId: newId() });
       if (!Number.isInteger(dataPathPort) || dataPathPort < 1024 || dataPathPort > 49151) {
         throw invalid(`data path port ${dataPathPort} is not in the valid range 1024-49151`);
       }
@@ -134,7 +149,9 @@ export class Manager {
         defaultAddrPool: opts.defaultAddrPool?.length ? opts.defaultAddrPool : DEFAULT_ADDR_POOL,
         subnetSize: opts.subnetSize ?? DEFAULT_SUBNET_SIZE,
         dataPathPort,
-        joinTokens: { worker: joinToken(), manager: joinToken() },
+        joinTokens: generateJoinTokens(ca.cert),
+        ca: rootCaToPem(ca),
+        managerAddr: `${advertiseAddr}:${CONTROL_PORT}`,
       });
       const alloc = new Allocator(cluster);
       const node = tx.put("nodes", {
@@ -145,8 +162,8 @@ export class Manager {
         hostname: opts.hostname ?? hostname(),
         role: "manager",
         availability: "active",
-        advertiseAddr: opts.advertiseAddr ?? "127.0.0.1",
-        dataPathAddr: opts.dataPathAddr ?? opts.advertiseAddr ?? "127.0.0.1",
+        advertiseAddr,
+        dataPathAddr: opts.dataPathAddr ?? advertiseAddr,
         state: "ready",
         message: "",
         labels: {},
@@ -157,7 +174,19 @@ export class Manager {
       this.alloc = alloc;
       tx.onUndo(() => (this.alloc = undefined));
       this.selfNodeId = node.id;
-      return { nodeId: node.id, cluster };
+      const keys = generateKeyPair();
+      const certPem = issueNodeCertificate(ca, {
+        nodeId: node.id,
+        role: "manager",
+        publicKeyOrCsr: keys.publicKey,
+        ipAddresses: [...new Set([advertiseAddr, "127.0.0.1"])],
+      });
+      const credentials = {
+        caCertPem: ca.certPem,
+        certPem,
+        keyPem: privateKeyToPem(keys.privateKey),
+      };
+      return { nodeId: node.id, cluster, credentials };
     }, false);
   }
 
@@ -169,7 +198,7 @@ export class Manager {
         "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.",
       );
     }
-    await this.mutate((tx) => {
+    await this.transact((tx) => {
       for (const kind of KINDS) for (const obj of this.state.list(kind)) tx.delete(kind, obj.id);
       this.alloc = undefined;
       this.selfNodeId = "";
@@ -177,7 +206,7 @@ export class Manager {
   }
 
   async createNetwork(req: NetworkCreateRequest): Promise<Network> {
-    return this.mutate((tx, alloc) => this.createNetworkIn(tx, alloc, req));
+    return this.transact((tx, alloc) => this.createNetworkIn(tx, alloc, req));
   }
 
   private createNetworkIn(tx: Tx, alloc: Allocator, req: NetworkCreateRequest): Network {
@@ -215,7 +244,7 @@ export class Manager {
   }
 
   async removeNetwork(ref: string): Promise<void> {
-    await this.mutate((tx, alloc) => {
+    await this.transact((tx, alloc) => {
       const net = resolveNetwork(this.state, ref);
       if (net.predefined)
         throw precondition(`${net.name} is a pre-defined network and cannot be removed`);
@@ -242,7 +271,7 @@ export class Manager {
   }
 
   async createService(input: ServiceSpecInput): Promise<Service> {
-    return this.mutate((tx, alloc) => {
+    return this.transact((tx, alloc) => {
       const spec = checkServiceSpec(input, (ref) => this.serviceNetwork(ref));
       if (this.state.list("services").some((s) => s.spec.name === spec.name)) {
         throw conflict(`service ${spec.name} already exists`);
@@ -271,7 +300,7 @@ export class Manager {
 
   /** Replaces a service's spec; `version` must be the one the caller read (Docker's optimistic concurrency). */
   async updateService(ref: string, version: number, input: ServiceSpecInput): Promise<Service> {
-    return this.mutate((tx, alloc) => {
+    return this.transact((tx, alloc) => {
       const old = resolve(this.state, "services", ref);
       if (version !== old.version) throw conflict("update out of sequence");
       const spec = checkServiceSpec(input, (r) => this.serviceNetwork(r));
@@ -296,7 +325,7 @@ export class Manager {
   }
 
   async removeService(ref: string): Promise<void> {
-    await this.mutate((tx, alloc) => {
+    await this.transact((tx, alloc) => {
       const service = resolve(this.state, "services", ref);
       for (const vip of service.endpoint.virtualIps)
         alloc.releaseAddress(tx, vip.networkId, vip.addr);
@@ -349,7 +378,7 @@ export class Manager {
     version: number,
     change: { availability?: unknown; role?: unknown; labels?: unknown },
   ): Promise<Node> {
-    return this.mutate((tx, alloc) => {
+    return this.transact((tx, alloc) => {
       const node = resolve(this.state, "nodes", ref);
       if (version !== node.version) throw conflict("update out of sequence");
       const next = { ...node };
@@ -393,7 +422,7 @@ export class Manager {
 
   /** Removes a node from the cluster (Docker's `node rm`); its tasks are placed elsewhere. */
   async removeNode(ref: string, force: boolean): Promise<void> {
-    await this.mutate((tx, alloc) => {
+    await this.transact((tx, alloc) => {
       const node = resolve(this.state, "nodes", ref);
       if (node.role === "manager") {
         throw precondition(
@@ -448,10 +477,6 @@ function checkInitOptions(opts: InitOptions): void {
   if (opts.hostname !== undefined && (typeof opts.hostname !== "string" || opts.hostname === "")) {
     throw invalid("hostname must be a non-empty string");
   }
-}
-
-function joinToken(): string {
-  return `SWMTKN-1-${randomBytes(25).toString("hex")}`;
 }
 
 /** What a task runs with; a change here replaces tasks (a replica count change does not). */

@@ -1,7 +1,7 @@
-// Cluster lifecycle: daemon, init, leave, join-token.
+// Cluster lifecycle: daemon, init, join, leave, join-token.
 import { spawn } from "node:child_process";
 import { mkdirSync, openSync } from "node:fs";
-import { join } from "node:path";
+import { join as joinPath } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { invalid } from "../../core/errors.ts";
@@ -41,7 +41,7 @@ export const daemon: Command = {
 /** Starts `swarmnet daemon` detached, logging to DIR/daemon.log, and waits until it answers. */
 async function startBackgroundDaemon(ctx: Ctx, dataDir: string): Promise<void> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const logPath = join(dataDir, "daemon.log");
+  const logPath = joinPath(dataDir, "daemon.log");
   const log = openSync(logPath, "a");
   const main = fileURLToPath(new URL("../main.ts", import.meta.url));
   const child = spawn(
@@ -70,6 +70,48 @@ async function startBackgroundDaemon(ctx: Ctx, dataDir: string): Promise<void> {
     `the swarmnet daemon did not answer on ${ctx.hostText} within 10 s; see ${logPath}`,
   );
 }
+
+/** Starts a daemon in the background when none answers (as `init` and `join` do). */
+async function ensureDaemon(ctx: Ctx, dataDir: string | undefined): Promise<void> {
+  if (await ctx.client.ping()) return;
+  if (
+    ctx.client.host.kind === "tcp" &&
+    !["127.0.0.1", "localhost", "::1"].includes(ctx.client.host.host)
+  ) {
+    throw invalid(
+      `no daemon answers on ${ctx.hostText}, and swarmnet only starts one itself on a unix socket or loopback`,
+    );
+  }
+  await startBackgroundDaemon(ctx, dataDir ?? DEFAULT_DATA_DIR);
+}
+
+export const join: Command = {
+  name: "join",
+  synopsis: "--token TOKEN [OPTIONS] HOST:PORT",
+  summary: "Join a swarm as a node",
+  flags: [
+    { name: "token", kind: "string", help: "Token for entry into the swarm" },
+    { name: "advertise-addr", kind: "string", help: "Address other nodes reach this node at" },
+    { name: "data-path-addr", kind: "string", help: "Address used for data-path (VXLAN) traffic" },
+    DATA_DIR_FLAG,
+  ],
+  async run(ctx, args) {
+    if (args.positionals.length !== 1)
+      throw invalid(`"swarmnet join" requires exactly 1 argument (the manager's HOST:PORT)`);
+    const token = args.flags.token;
+    if (typeof token !== "string" || token === "")
+      throw invalid("a join token is required: --token TOKEN");
+    await ensureDaemon(ctx, args.flags["data-dir"] as string | undefined);
+    await ctx.client.call("POST", "/v1/swarm/join", {
+      token,
+      remoteAddr: args.positionals[0],
+      advertiseAddr: args.flags["advertise-addr"],
+      dataPathAddr: args.flags["data-path-addr"],
+    });
+    ctx.out("This node joined a swarm as a worker.");
+    return 0;
+  },
+};
 
 export const init: Command = {
   name: "init",
@@ -105,17 +147,7 @@ export const init: Command = {
     if (mask !== undefined && (mask < 1 || mask > 29)) {
       throw invalid(`invalid default address pool mask length ${mask}: must be between 1 and 29`);
     }
-    if (!(await ctx.client.ping())) {
-      if (
-        ctx.client.host.kind === "tcp" &&
-        !["127.0.0.1", "localhost", "::1"].includes(ctx.client.host.host)
-      ) {
-        throw invalid(
-          `no daemon answers on ${ctx.hostText}, and swarmnet only starts one itself on a unix socket or loopback`,
-        );
-      }
-      await startBackgroundDaemon(ctx, (f["data-dir"] as string | undefined) ?? DEFAULT_DATA_DIR);
-    }
+    await ensureDaemon(ctx, f["data-dir"] as string | undefined);
     const { nodeId } = await ctx.client.call<{ nodeId: string }>("POST", "/v1/swarm/init", {
       defaultAddrPool: pools,
       subnetSize: mask,

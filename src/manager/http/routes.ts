@@ -2,8 +2,11 @@
 // request, call the manager, shape the answer. The CLI is its only client
 // today; the Docker-compatible API is a separate set of routes.
 import { invalid, NOT_MANAGER_MESSAGE, SwarmnetError } from "../../core/errors.ts";
-import { isTerminal, type Service, type Task } from "../../core/model.ts";
+import { isTerminal, publicCluster, type Service, type Task } from "../../core/model.ts";
+import type { JoinOptions } from "../../daemon/node-runtime.ts";
+import type { NodeCredentials } from "../../pki/index.ts";
 import type { Dispatcher } from "../dispatcher.ts";
+import type { LogBook } from "../logs.ts";
 import type { InitOptions, Manager } from "../manager.ts";
 import { taskName } from "../orchestrator.ts";
 import { resolve } from "../resolve.ts";
@@ -11,10 +14,20 @@ import { Router } from "./router.ts";
 
 export const API_VERSION = "1";
 
+/** What the daemon does around the manager: keep credentials, join, run the agent. */
+export interface NodeHooks {
+  initialized(nodeId: string, credentials: NodeCredentials): Promise<void>;
+  join(opts: JoinOptions): Promise<{ nodeId: string }>;
+  leave(): Promise<void>;
+  membership: { nodeId: string; role: string } | undefined;
+  logs: LogBook;
+}
+
 export function nativeRoutes(
   manager: Manager,
   dispatcher: Dispatcher,
   info: { version: string },
+  hooks: NodeHooks,
 ): Router {
   const r = new Router();
   const state = manager.state;
@@ -55,24 +68,56 @@ export function nativeRoutes(
             controlAvailable: true,
             nodes: state.list("nodes").length,
             managers: state.list("nodes").filter((n) => n.role === "manager").length,
-            cluster: state.cluster,
+            cluster: publicCluster(state.cluster!),
           }
-        : { nodeId: "", localNodeState: "inactive", controlAvailable: false },
+        : hooks.membership
+          ? { nodeId: hooks.membership.nodeId, localNodeState: "active", controlAvailable: false }
+          : { nodeId: "", localNodeState: "inactive", controlAvailable: false },
     },
   }));
   r.on("POST", "/v1/swarm/init", async (req) => {
     const body = (req.body ?? {}) as InitOptions;
     if (typeof body !== "object") throw invalid("the request body must be a JSON object");
-    const { nodeId } = await manager.init(body);
+    if (hooks.membership) {
+      throw new SwarmnetError(
+        "UNAVAILABLE",
+        'This node is already part of a swarm. Use "swarmnet leave" to leave this swarm and join another one.',
+      );
+    }
+    const { nodeId, credentials } = await manager.init(body);
+    await hooks.initialized(nodeId, credentials);
     return { status: 201, body: { nodeId } };
   });
+  r.on("POST", "/v1/swarm/join", async (req) => {
+    const body = (req.body ?? {}) as JoinOptions;
+    if (typeof body !== "object") throw invalid("the request body must be a JSON object");
+    return { status: 201, body: await hooks.join(body) };
+  });
   r.on("POST", "/v1/swarm/leave", async (req) => {
+    if (hooks.membership?.role === "worker" && !manager.initialized) {
+      await hooks.leave();
+      return undefined;
+    }
     await manager.leave(req.query.get("force") === "true" || req.query.get("force") === "1");
+    await hooks.leave();
     return undefined;
+  });
+  r.on("GET", "/v1/services/:ref/logs", (req) => {
+    requireManager();
+    const service = resolve(state, "services", req.params.ref!);
+    const tasks = state.tasksOf(service.id);
+    const names = new Map(
+      tasks.map((t) => [
+        t.id,
+        `${taskName(service, t)}@${state.get("nodes", t.nodeId)?.hostname ?? "?"}`,
+      ]),
+    );
+    const lines = hooks.logs.lines(tasks.map((t) => t.id));
+    return { body: lines.map((l) => ({ task: names.get(l.taskId), line: l.line, time: l.time })) };
   });
   r.on("GET", "/v1/swarm", () => {
     requireManager();
-    return { body: state.cluster };
+    return { body: publicCluster(state.cluster!) };
   });
 
   r.on("GET", "/v1/nodes", () => {

@@ -1,0 +1,193 @@
+// The agent: turns this node's view (streamed by the manager) into kernel
+// state and running task processes, and reports back. Restart = resync: on
+// start it adopts the task processes already running and renders the same
+// kernel state again, which diffs to nothing — established connections and
+// running tasks never notice an agent restart.
+import { type Container, isTerminal, type Task } from "../core/model.ts";
+import type { NodeView } from "../core/node-view.ts";
+import { type NodeCredentials, nodeClientOptions } from "../pki/index.ts";
+import { GatewayAddresses } from "./gateway-addresses.ts";
+import { applyKernelState, type KernelScope } from "./kernel.ts";
+import { LogShipper } from "./log-shipper.ts";
+import { ControlError, controlCall, controlStream } from "./manager-client.ts";
+import { taskCommand, taskHostname } from "./task-command.ts";
+import { TaskRuntime } from "./task-runtime.ts";
+
+export interface AgentOptions {
+  dataDir: string;
+  nodeId: string;
+  managerAddr: string;
+  credentials: NodeCredentials;
+  scope: KernelScope;
+  log: (line: string) => void;
+}
+
+type Owner = Task | Container;
+type Report = { taskId: string; state: string; message: string; err?: string };
+
+const RETRY_MS = 1000;
+
+export class Agent {
+  private readonly opts: AgentOptions;
+  private readonly runtime: TaskRuntime;
+  private readonly gw: GatewayAddresses;
+  private readonly shipper: LogShipper;
+  private readonly abort = new AbortController();
+  private latest: NodeView | undefined;
+  private reconciling: Promise<void> | undefined;
+  private again = false;
+  private heartbeat: NodeJS.Timeout | undefined;
+  /** Tasks this agent was asked to stop, so an exit is reported as shutdown, not failure. */
+  private readonly stopping = new Set<string>();
+
+  constructor(opts: AgentOptions) {
+    this.opts = opts;
+    this.runtime = new TaskRuntime(`${opts.dataDir}/tasks`);
+    this.gw = new GatewayAddresses(`${opts.dataDir}/gateway-addresses.json`);
+    this.shipper = new LogShipper(this.runtime, (batch) =>
+      this.call("POST", "/v1/agent/logs", batch),
+    );
+    this.runtime.onExit((id, code, signal) => this.onExit(id, code, signal));
+  }
+
+  private get tls() {
+    return nodeClientOptions(this.opts.credentials);
+  }
+
+  private call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return controlCall<T>(this.opts.managerAddr, this.tls, method, path, body);
+  }
+
+  start(): void {
+    const adopted = this.runtime.adopt();
+    if (adopted.length) this.opts.log(`agent: adopted ${adopted.length} running task(s)`);
+    void this.watchLoop();
+    const beat = () =>
+      this.call<{ periodMs: number }>("POST", "/v1/agent/heartbeat").catch((err: Error) =>
+        this.opts.log(`agent: heartbeat failed: ${err.message}`),
+      );
+    void beat();
+    this.heartbeat = setInterval(beat, 2000);
+    this.shipper.start();
+  }
+
+  private async watchLoop(): Promise<void> {
+    while (!this.abort.signal.aborted) {
+      try {
+        await controlStream(
+          this.opts.managerAddr,
+          this.tls,
+          "/v1/agent/watch",
+          (v) => this.onView(v as NodeView),
+          this.abort.signal,
+        );
+      } catch (err) {
+        const status = err instanceof ControlError ? ` (${err.status})` : "";
+        this.opts.log(`agent: view stream lost${status}: ${(err as Error).message}; retrying`);
+      }
+      if (!this.abort.signal.aborted) await new Promise((r) => setTimeout(r, RETRY_MS));
+    }
+  }
+
+  private onView(view: NodeView): void {
+    this.latest = view;
+    if (this.reconciling) {
+      this.again = true;
+      return;
+    }
+    this.reconciling = this.reconcileLoop();
+  }
+
+  /** One reconcile at a time; views that arrive meanwhile collapse into one more pass. */
+  private async reconcileLoop(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        await this.reconcile(this.latest!);
+      } catch (err) {
+        this.opts.log(`agent: reconcile failed: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, RETRY_MS));
+        this.again = true;
+      }
+    } while (this.again && !this.abort.signal.aborted);
+    this.reconciling = undefined;
+  }
+
+  private async reconcile(view: NodeView): Promise<void> {
+    const owners: Owner[] = [...view.tasks, ...view.containers];
+    const wanted = owners.filter(
+      (o) => o.desiredState === "running" && !isTerminal(o.status.state),
+    );
+    const wantedIds = new Set(wanted.map((o) => o.id));
+    // Stop what should not run first: its addresses may be about to move elsewhere.
+    const reports: Report[] = [];
+    for (const id of this.runtime.ids()) {
+      if (wantedIds.has(id)) continue;
+      this.stopping.add(id);
+      await this.runtime.stop(id);
+    }
+    for (const o of owners) {
+      if (!wantedIds.has(o.id) && !isTerminal(o.status.state) && o.status.state !== "assigned") {
+        reports.push({ taskId: o.id, state: "shutdown", message: "shutdown" });
+      }
+    }
+    const gwAddresses = this.gw.assign(wanted.map((o) => o.id));
+    await applyKernelState(view, gwAddresses, this.opts.scope, this.opts.log);
+    for (const o of wanted) {
+      if (this.runtime.get(o.id)) {
+        if (o.status.state !== "running")
+          reports.push({ taskId: o.id, state: "running", message: "started" });
+        continue;
+      }
+      try {
+        this.runtime.start({
+          id: o.id,
+          hostname: taskHostname(view, o),
+          netnsPath: `/run/netns/${this.opts.scope.sandboxNs(o.id)}`,
+          command: taskCommand(view, o),
+        });
+        reports.push({ taskId: o.id, state: "running", message: "started" });
+      } catch (err) {
+        reports.push({
+          taskId: o.id,
+          state: "rejected",
+          message: "could not start",
+          err: (err as Error).message,
+        });
+      }
+    }
+    if (reports.length) await this.call("POST", "/v1/agent/status", reports);
+  }
+
+  private onExit(id: string, code: number | null, signal: string | null): void {
+    const stopped = this.stopping.delete(id);
+    const report: Report = stopped
+      ? { taskId: id, state: "shutdown", message: "shutdown" }
+      : code === 0
+        ? { taskId: id, state: "complete", message: "finished" }
+        : {
+            taskId: id,
+            state: "failed",
+            message: "started",
+            err:
+              code === null
+                ? `task: ended (${signal ?? "exit status unknown"})`
+                : `task: non-zero exit (${code})`,
+          };
+    void this.shipper
+      .flush()
+      .finally(() =>
+        this.call("POST", "/v1/agent/status", [report]).catch((err: Error) =>
+          this.opts.log(`agent: could not report ${id}: ${err.message}`),
+        ),
+      );
+  }
+
+  /** Stops the agent only: tasks and kernel state stay, for the next agent to adopt. */
+  stop(): void {
+    this.abort.abort();
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.shipper.stop();
+    this.runtime.close();
+  }
+}

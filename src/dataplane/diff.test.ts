@@ -1,0 +1,241 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { diff } from "./diff.ts";
+import { GW, ID, scenario, viewOf } from "./fixtures.ts";
+import { emptyState, type KernelState, type Link, type Namespace } from "./kernel-state.ts";
+import { gatewayPeerName, overlayPeerName } from "./names.ts";
+import { PHASES, type Plan, type Step } from "./plan.ts";
+import { render } from "./render.ts";
+
+const desired = (): KernelState => render(viewOf(scenario(), ID.n1), { gwAddresses: GW });
+const kinds = (p: Plan) => p.steps.map((s) => s.kind);
+const count = (p: Plan, kind: Step["kind"]) => p.steps.filter((s) => s.kind === kind).length;
+const clone = (s: KernelState): KernelState => structuredClone(s);
+const nsOf = (s: KernelState, name: string): Namespace =>
+  s.namespaces.find((n) => n.name === name)!;
+const linkOf = (n: Namespace, name: string): Link => n.links.find((l) => l.name === name)!;
+
+describe("diff", () => {
+  it("is empty between a state and itself", () => {
+    const s = desired();
+    assert.deepEqual(diff(s, clone(s)), { steps: [] });
+    assert.deepEqual(diff(emptyState(""), emptyState("")), { steps: [] });
+  });
+
+  it("builds everything from nothing, in phase order", () => {
+    const plan = diff(emptyState(""), desired());
+    const order = plan.steps.map((s) => PHASES.indexOf(s.phase));
+    assert.deepEqual(
+      order,
+      [...order].sort((a, b) => a - b),
+    );
+    assert.equal(count(plan, "ns-add"), 5);
+    // br0 + vxlan0 per network, one veth pair per attachment (4), one per gateway leg (2), the gwbridge
+    assert.equal(count(plan, "link-add"), 2 * 2 + 4 + 2 + 1);
+    const vxlan = plan.steps.find((s) => s.kind === "link-add" && s.link.kind === "vxlan");
+    assert.ok(vxlan && vxlan.kind === "link-add" && vxlan.link.vxlan?.underlay === "");
+    // veth pairs are created once, from the bridge-port end
+    for (const s of plan.steps) {
+      if (s.kind === "link-add" && s.link.kind === "veth") assert.ok(s.link.master, s.reason);
+    }
+    assert.equal(count(plan, "fdb-replace"), 2); // b on ov1, d on ov2: the remote ones only
+    assert.equal(count(plan, "neigh-replace"), 2);
+    assert.equal(count(plan, "route-replace"), 2); // a and e; c is internal-only
+    assert.equal(count(plan, "forwarding"), 1);
+    assert.deepEqual(
+      plan.steps.filter((s) => s.phase === "firewall").map((s) => s.kind),
+      ["nft-table-add", "nft-chain-add", "nft-chain-add", "forwarding"],
+    );
+    assert.equal(plan.steps.filter((s) => s.phase.startsWith("remove")).length, 0);
+    for (const s of plan.steps) assert.match(s.reason, /^ensure\w+: /);
+  });
+
+  it("configures devices before they come up, and routes after", () => {
+    const plan = diff(emptyState(""), desired());
+    const sb = plan.steps.filter((s) => s.phase === "configure" && s.ns === "sn-sb-taskaaaaaaaa");
+    assert.deepEqual(
+      sb.map((s) => s.kind),
+      [
+        "link-mtu",
+        "link-mac",
+        "addr-add",
+        "addr-add",
+        "link-up",
+        "link-up",
+        "link-up",
+        "route-replace",
+      ],
+    );
+  });
+
+  it("removes everything without deleting devices inside deleted namespaces", () => {
+    const plan = diff(desired(), emptyState(""));
+    assert.equal(count(plan, "ns-del"), 5);
+    assert.deepEqual(
+      plan.steps.filter((s) => s.kind === "link-del").map((s) => s.ns),
+      [""], // only the gateway bridge; its legs die with the sandboxes
+    );
+    assert.equal(count(plan, "nft-table-del"), 1);
+    assert.equal(count(plan, "fdb-del") + count(plan, "neigh-del") + count(plan, "route-del"), 0);
+    assert.equal(count(plan, "forwarding"), 0); // ip_forward is never turned back off
+  });
+
+  it("drops FDB and neighbour entries of an endpoint that left", () => {
+    const c = scenario();
+    const before = render(viewOf(c, ID.n1), { gwAddresses: GW });
+    c.tasks = c.tasks.filter((t) => t.id !== ID.b);
+    const plan = diff(before, render(viewOf(c, ID.n1), { gwAddresses: GW }));
+    assert.deepEqual(kinds(plan), ["neigh-del", "fdb-del"]);
+    assert.ok(
+      plan.steps.every((s) => s.ns === "sn-net-ov1aaaaaaaaa" && s.phase === "remove-entries"),
+    );
+  });
+
+  it("removes a sandbox and its network when the last local endpoint leaves", () => {
+    const c = scenario();
+    const before = render(viewOf(c, ID.n2), { gwAddresses: GW });
+    c.tasks = c.tasks.filter((t) => t.id !== ID.b);
+    const plan = diff(before, render(viewOf(c, ID.n2), { gwAddresses: GW }));
+    assert.deepEqual(
+      plan.steps.filter((s) => s.kind === "ns-del").map((s) => s.ns),
+      ["sn-net-ov1aaaaaaaaa", "sn-sb-taskbbbbbbbb"],
+    );
+    // d (ov2, internal) still lives; nothing needs a gateway bridge any more
+    assert.deepEqual(
+      plan.steps.filter((s) => s.kind === "link-del").map((s) => [s.ns, s.name]),
+      [["", "docker_gwbridge"]],
+    );
+    assert.equal(count(plan, "nft-table-del"), 1);
+  });
+
+  it("moves a remote endpoint to its new node in place", () => {
+    const s = desired();
+    const obs = clone(s);
+    nsOf(obs, "sn-net-ov1aaaaaaaaa").fdb[0]!.dst = "198.18.0.9";
+    assert.deepEqual(kinds(diff(obs, s)), ["fdb-replace"]);
+  });
+
+  it("re-creates a VXLAN device whose VNI differs, and re-adds its entries", () => {
+    const s = desired();
+    const obs = clone(s);
+    linkOf(nsOf(obs, "sn-net-ov1aaaaaaaaa"), "vxlan0").vxlan!.vni = 5000;
+    const plan = diff(obs, s);
+    assert.deepEqual(kinds(plan), [
+      "link-del",
+      "link-add",
+      "link-mtu",
+      "link-master",
+      "link-up",
+      "neigh-replace",
+      "fdb-replace",
+    ]);
+    assert.equal(plan.steps[0]?.phase, "prune");
+    assert.match(plan.steps[0]!.reason, /vni 5000, want 4097/);
+  });
+
+  it("re-creates a veth pair whose peer is not the wanted one", () => {
+    const s = desired();
+    const obs = clone(s);
+    // eth0 of a observed on ov2's bridge instead of ov1's
+    const wrongPeer = { ns: "sn-net-ov2bbbbbbbbb", name: overlayPeerName(ID.a, ID.ov2) };
+    linkOf(nsOf(obs, "sn-sb-taskaaaaaaaa"), "eth0").peer = wrongPeer;
+    nsOf(obs, "sn-net-ov1aaaaaaaaa").links = nsOf(obs, "sn-net-ov1aaaaaaaaa").links.filter(
+      (l) => l.name !== overlayPeerName(ID.a, ID.ov1),
+    );
+    nsOf(obs, "sn-net-ov2bbbbbbbbb").links.push({
+      name: wrongPeer.name,
+      kind: "veth",
+      mtu: 1400,
+      up: true,
+      master: "br0",
+      peer: { ns: "sn-sb-taskaaaaaaaa", name: "eth0" },
+    });
+    const plan = diff(obs, s);
+    const dels = plan.steps.filter((st) => st.kind === "link-del");
+    assert.equal(dels.length, 1, "one delete takes both ends");
+    assert.equal(dels[0]?.phase, "prune");
+    const add = plan.steps.find((st) => st.kind === "link-add");
+    assert.ok(add?.kind === "link-add" && add.link.name === overlayPeerName(ID.a, ID.ov1));
+    assert.ok(plan.steps.some((st) => st.kind === "addr-add" && st.ns === "sn-sb-taskaaaaaaaa"));
+  });
+
+  it("changes an MTU in place", () => {
+    const s = desired();
+    const obs = clone(s);
+    linkOf(nsOf(obs, "sn-net-ov1aaaaaaaaa"), "br0").mtu = 1500;
+    assert.deepEqual(kinds(diff(obs, s)), ["link-mtu"]);
+  });
+
+  it("takes a MAC change on a running device down first and up again", () => {
+    const s = desired();
+    const obs = clone(s);
+    linkOf(nsOf(obs, "sn-sb-taskaaaaaaaa"), "eth0").mac = "02:00:00:00:00:01";
+    const plan = diff(obs, s);
+    assert.deepEqual(kinds(plan), ["link-mac", "link-up"]);
+    assert.ok(plan.steps[0]?.kind === "link-mac" && plan.steps[0].down);
+  });
+
+  it("removes strays in its namespaces but leaves a docker_gwbridge it did not make", () => {
+    const s = desired();
+    const obs = clone(s);
+    nsOf(obs, "sn-sb-taskaaaaaaaa").links.push({ name: "tap9", kind: "other", up: false });
+    nsOf(obs, "sn-sb-taskaaaaaaaa").routes.push({
+      dst: "10.9.0.0/16",
+      via: "172.18.0.1",
+      dev: "gw0",
+    });
+    assert.deepEqual(kinds(diff(obs, s)), ["route-del", "link-del"]);
+
+    const foreign = clone(s);
+    delete foreign.host.links[0]!.alias;
+    const empty = emptyState("");
+    assert.ok(
+      !diff(foreign, empty).steps.some(
+        (st) => st.kind === "link-del" && st.name === "docker_gwbridge",
+      ),
+    );
+    assert.ok(
+      diff(s, empty).steps.some((st) => st.kind === "link-del" && st.name === "docker_gwbridge"),
+    );
+  });
+
+  it("rewrites only the nft chain whose rules differ", () => {
+    const s = desired();
+    const obs = clone(s);
+    obs.nft!.chains[0]!.rules.pop();
+    const plan = diff(obs, s);
+    assert.deepEqual(kinds(plan), ["nft-chain-rules"]);
+    assert.ok(plan.steps[0]?.kind === "nft-chain-rules" && plan.steps[0].chain.name === "forward");
+  });
+
+  it("turns forwarding on when needed", () => {
+    const s = desired();
+    const obs = clone(s);
+    obs.forwarding = false;
+    assert.deepEqual(kinds(diff(obs, s)), ["forwarding"]);
+  });
+
+  it("re-creates a gateway leg whose host end is gone", () => {
+    const s = desired();
+    const obs = clone(s);
+    const g = gatewayPeerName(ID.a);
+    obs.host.links = obs.host.links.filter((l) => l.name !== g);
+    delete linkOf(nsOf(obs, "sn-sb-taskaaaaaaaa"), "gw0").peer;
+    const plan = diff(obs, s);
+    // each namespace's steps, in the order its batch runs them
+    const of = (ns: string) =>
+      plan.steps.filter((st) => st.ns === ns).map((st) => [st.phase, st.kind]);
+    assert.deepEqual(of(""), [
+      ["create-links", "link-add"],
+      ["configure", "link-master"],
+      ["configure", "link-isolated"],
+      ["configure", "link-up"],
+    ]);
+    assert.deepEqual(of("sn-sb-taskaaaaaaaa"), [
+      ["prune", "link-del"],
+      ["configure", "addr-add"],
+      ["configure", "link-up"],
+      ["configure", "route-replace"],
+    ]);
+  });
+});

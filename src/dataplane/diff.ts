@@ -1,0 +1,212 @@
+// diff(observed, desired) → Plan: the steps that make the kernel hold the
+// desired state, touching only what differs. Pure. diff(x, x) is empty, so
+// applying a plan and diffing again gives nothing to do (restart = resync).
+//
+// Order: prune devices that cannot be changed in place, create namespaces,
+// create devices, configure them (attributes, addresses, up, routes,
+// neighbours, FDB), nftables, then deletions in reverse (entries, devices,
+// namespaces) — new paths exist before old ones go.
+import { ensureLinks, Gone, live, pruneLinks, removeStrayLinks, where } from "./diff-links.ts";
+import { DataplaneError } from "./errors.ts";
+import {
+  emptyNamespace,
+  type KernelState,
+  type Namespace,
+  type NftChain,
+  type NftTable,
+} from "./kernel-state.ts";
+import { type Plan, PlanBuilder } from "./plan.ts";
+
+export function diff(observed: KernelState, desired: KernelState): Plan {
+  if (observed.host.name !== desired.host.name) {
+    throw new DataplaneError(
+      "DP_RENDER_INPUT",
+      `observed host namespace ${where(observed.host.name)} but desired ${where(desired.host.name)}`,
+    );
+  }
+  const b = new PlanBuilder();
+  const gone = new Gone();
+  const have = new Map(observed.namespaces.map((n) => [n.name, n] as const));
+  const want = new Map(desired.namespaces.map((n) => [n.name, n] as const));
+
+  for (const d of desired.namespaces) {
+    if (!have.has(d.name)) {
+      b.add("create-namespaces", `ensureNamespace: ${d.name} missing (${d.role})`, {
+        kind: "ns-add",
+        ns: d.name,
+      });
+    }
+  }
+  for (const o of observed.namespaces) {
+    if (want.has(o.name)) continue;
+    b.add("remove-namespaces", `ensureNoNamespace: ${o.name} not wanted (${o.role})`, {
+      kind: "ns-del",
+      ns: o.name,
+    });
+    for (const l of o.links) gone.addLink(o.name, l);
+  }
+
+  const pairs: [Namespace, Namespace][] = [desired.host, ...desired.namespaces].map((d) => [
+    d,
+    d.role === "host" ? observed.host : (have.get(d.name) ?? emptyNamespace(d.name, d.role)),
+  ]);
+  for (const [d, o] of pairs) pruneLinks(b, d, o, gone);
+  for (const [d, o] of pairs) ensureLinks(b, d, o, gone);
+  for (const [d, o] of pairs) removeStrayLinks(b, d, o, gone);
+  for (const [d, o] of pairs) ensureEntries(b, d, o, gone);
+  diffNft(b, observed, desired);
+  if (desired.forwarding !== undefined && observed.forwarding !== desired.forwarding) {
+    const on = desired.forwarding;
+    b.add(
+      "firewall",
+      `ensureForwarding: net.ipv4.ip_forward=${on ? 1 : 0} in ${where(desired.host.name)}`,
+      {
+        kind: "forwarding",
+        ns: desired.host.name,
+        on,
+      },
+    );
+  }
+  return b.build();
+}
+
+/** Routes, neighbours and FDB entries, keyed so a changed value is replaced in
+ * place. Entries on a device that is going away (or was re-created) count as
+ * absent: the kernel dropped them with the device. */
+function ensureEntries(b: PlanBuilder, d: Namespace, o: Namespace, gone: Gone): void {
+  const ns = d.name;
+  const alive = (dev: string) => live(o, dev, gone) !== undefined;
+
+  const routes = new Map(o.routes.filter((r) => alive(r.dev)).map((r) => [r.dst, r] as const));
+  const wantRoutes = new Set(d.routes.map((r) => r.dst));
+  for (const r of d.routes) {
+    const h = routes.get(r.dst);
+    if (h && h.via === r.via && h.dev === r.dev) continue;
+    b.add("configure", `ensureRoute: ${where(ns)} ${r.dst} via ${r.via} dev ${r.dev}`, {
+      kind: "route-replace",
+      ns,
+      route: r,
+    });
+  }
+  for (const h of routes.values()) {
+    if (!wantRoutes.has(h.dst)) {
+      b.add("remove-entries", `ensureNoRoute: ${where(ns)} ${h.dst} not wanted`, {
+        kind: "route-del",
+        ns,
+        route: h,
+      });
+    }
+  }
+
+  const neigh = new Map(
+    o.neigh.filter((n) => alive(n.dev)).map((n) => [`${n.dev} ${n.ip}`, n] as const),
+  );
+  const wantNeigh = new Set(d.neigh.map((n) => `${n.dev} ${n.ip}`));
+  for (const n of d.neigh) {
+    if (neigh.get(`${n.dev} ${n.ip}`)?.mac === n.mac) continue;
+    b.add("configure", `ensureNeigh: ${where(ns, n.dev)} ${n.ip} → ${n.mac}`, {
+      kind: "neigh-replace",
+      ns,
+      entry: n,
+    });
+  }
+  for (const [key, h] of neigh) {
+    if (!wantNeigh.has(key)) {
+      b.add("remove-entries", `ensureNoNeigh: ${where(ns, h.dev)} ${h.ip} not wanted`, {
+        kind: "neigh-del",
+        ns,
+        entry: h,
+      });
+    }
+  }
+
+  const fdb = new Map(
+    o.fdb.filter((f) => alive(f.dev)).map((f) => [`${f.dev} ${f.mac}`, f] as const),
+  );
+  const wantFdb = new Set(d.fdb.map((f) => `${f.dev} ${f.mac}`));
+  for (const f of d.fdb) {
+    if (fdb.get(`${f.dev} ${f.mac}`)?.dst === f.dst) continue;
+    b.add("configure", `ensureFdb: ${where(ns, f.dev)} ${f.mac} → ${f.dst}`, {
+      kind: "fdb-replace",
+      ns,
+      entry: f,
+    });
+  }
+  for (const [key, h] of fdb) {
+    if (!wantFdb.has(key)) {
+      b.add("remove-entries", `ensureNoFdb: ${where(ns, h.dev)} ${h.mac} not wanted`, {
+        kind: "fdb-del",
+        ns,
+        entry: h,
+      });
+    }
+  }
+}
+
+function chainHeader(c: NftChain): string {
+  return `type ${c.type} hook ${c.hook} priority ${c.priority}; policy ${c.policy};`;
+}
+
+function sameRules(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((r, i) => r === b[i]);
+}
+
+/** Per chain, like kube-proxy's partial sync: untouched chains stay untouched. */
+function diffNft(b: PlanBuilder, observed: KernelState, desired: KernelState): void {
+  const ns = desired.host.name;
+  const have: NftTable | undefined = observed.nft;
+  const want = desired.nft;
+  if (have && (!want || have.name !== want.name)) {
+    b.add("remove-links", `ensureNoTable: ${have.family} ${have.name} not wanted`, {
+      kind: "nft-table-del",
+      ns,
+      family: have.family,
+      table: have.name,
+    });
+  }
+  if (!want) return;
+  const t = { ns, family: want.family, table: want.name };
+  const existing = have && have.name === want.name ? have : undefined;
+  if (!existing) {
+    b.add("firewall", `ensureTable: ${want.family} ${want.name} missing`, {
+      kind: "nft-table-add",
+      ...t,
+    });
+  }
+  const chains = new Map((existing?.chains ?? []).map((c) => [c.name, c] as const));
+  for (const c of want.chains) {
+    const h = chains.get(c.name);
+    if (h && chainHeader(h) === chainHeader(c)) {
+      if (!sameRules(h.rules, c.rules)) {
+        b.add("firewall", `ensureChain: ${want.name}/${c.name} rules differ: rewrite`, {
+          kind: "nft-chain-rules",
+          ...t,
+          chain: c,
+        });
+      }
+      continue;
+    }
+    if (h) {
+      b.add("firewall", `ensureChain: ${want.name}/${c.name} is "${chainHeader(h)}": re-create`, {
+        kind: "nft-chain-del",
+        ...t,
+        chain: c.name,
+      });
+    }
+    b.add("firewall", `ensureChain: ${want.name}/${c.name} missing`, {
+      kind: "nft-chain-add",
+      ...t,
+      chain: c,
+    });
+  }
+  const wanted = new Set(want.chains.map((c) => c.name));
+  for (const h of existing?.chains ?? []) {
+    if (!wanted.has(h.name)) {
+      b.add("firewall", `ensureNoChain: ${want.name}/${h.name} not wanted`, {
+        kind: "nft-chain-del",
+        ...t,
+        chain: h.name,
+      });
+    }
+  }
+}

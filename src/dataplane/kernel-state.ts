@@ -1,0 +1,144 @@
+// The kernel state of one node, as plain data: what render() wants and what
+// observe() finds, in the same shape so diff() can compare them. It holds only
+// what swarmnet owns — its namespaces, and in the node's own namespace the
+// gateway bridge, its ports and swarmnet's nftables table — never anything
+// else on the host.
+//
+// Fields marked "undefined: unmanaged" are left as the kernel has them when
+// desired; observed state always fills them.
+
+/** A network namespace: a name under /run/netns, or "" for the namespace the
+ * calling process runs in. */
+export type NsRef = string;
+
+export type NsRole = "host" | "network" | "sandbox";
+
+/** "other": observed devices of a kind swarmnet never makes (removed as strays). */
+export type LinkKind = "bridge" | "vxlan" | "veth" | "loopback" | "other";
+
+export interface VxlanAttrs {
+  vni: number;
+  /** UDP destination port (the cluster's data-path port). */
+  port: number;
+  /** This node's data-path address, the source of encapsulated packets. */
+  local: string;
+  /** Namespace of the device's UDP socket: the node's host namespace, where the
+   * underlay is. Not observable reliably (the root namespace has no name), so
+   * diff does not compare it. */
+  underlay: NsRef;
+  /** Always false/true when desired: static FDB, ARP answered from the neighbour table. */
+  learning: boolean;
+  proxy: boolean;
+}
+
+export interface Link {
+  name: string;
+  kind: LinkKind;
+  /** undefined: unmanaged. */
+  mtu?: number;
+  /** lower-case hex; undefined: unmanaged. */
+  mac?: string;
+  up: boolean;
+  /** IPv4 addresses in CIDR notation, sorted; undefined: unmanaged (lo). */
+  addresses?: string[];
+  /** Bridge this device is a port of (same namespace). */
+  master?: string;
+  /** Bridge port isolation (`bridge link set dev X isolated on`). undefined: unmanaged. */
+  isolated?: boolean;
+  /** ifalias; set only when swarmnet creates the device. */
+  alias?: string;
+  vxlan?: VxlanAttrs;
+  /** veth only: the other end. Observed undefined when it cannot be resolved. */
+  peer?: { ns: NsRef; name: string };
+}
+
+export interface Route {
+  /** "default" or a CIDR. */
+  dst: string;
+  via: string;
+  dev: string;
+}
+
+/** Remote endpoint MAC → remote VTEP, `self permanent` on the VXLAN device. */
+export interface FdbEntry {
+  dev: string;
+  mac: string;
+  dst: string;
+}
+
+/** Remote endpoint IP → MAC, `nud permanent` on the VXLAN device (answered by `proxy`). */
+export interface NeighEntry {
+  dev: string;
+  ip: string;
+  mac: string;
+}
+
+export interface Namespace {
+  name: NsRef;
+  role: NsRole;
+  /** Sorted by name. */
+  links: Link[];
+  /** Routes swarmnet adds (connected routes are the kernel's and not listed). */
+  routes: Route[];
+  fdb: FdbEntry[];
+  neigh: NeighEntry[];
+}
+
+export interface NftChain {
+  name: string;
+  type: "filter" | "nat" | "route";
+  hook: "prerouting" | "input" | "forward" | "output" | "postrouting";
+  /** As nft prints it: a keyword ("filter", "srcnat", "dstnat") or a number. */
+  priority: string;
+  policy: "accept" | "drop";
+  /** Rule bodies exactly as `nft list` prints them, so observed and desired compare as text. */
+  rules: string[];
+}
+
+export interface NftTable {
+  family: "ip";
+  name: string;
+  /** Sorted by name. */
+  chains: NftChain[];
+}
+
+export interface KernelState {
+  /** The node's own namespace: only the objects swarmnet owns in it. */
+  host: Namespace;
+  /** Namespaces swarmnet creates (overlay networks, sandboxes), sorted by name. */
+  namespaces: Namespace[];
+  /** swarmnet's table in the host namespace; undefined: absent. */
+  nft?: NftTable;
+  /** net.ipv4.ip_forward in the host namespace; desired undefined: unmanaged. */
+  forwarding?: boolean;
+}
+
+export function emptyNamespace(name: NsRef, role: NsRole): Namespace {
+  return { name, role, links: [], routes: [], fdb: [], neigh: [] };
+}
+
+/** What a node holds when swarmnet holds nothing: diff(observed, this) removes everything. */
+export function emptyState(hostNs: NsRef): KernelState {
+  return { host: emptyNamespace(hostNs, "host"), namespaces: [] };
+}
+
+export function byName<T extends { name: string }>(a: T, b: T): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Puts every list in the canonical order, so equal states are deep-equal. */
+export function sortNamespace(ns: Namespace): Namespace {
+  return {
+    ...ns,
+    links: ns.links
+      .map((l) => (l.addresses ? { ...l, addresses: [...l.addresses].sort(compareStrings) } : l))
+      .sort(byName),
+    routes: [...ns.routes].sort((a, b) => compareStrings(a.dst, b.dst)),
+    fdb: [...ns.fdb].sort((a, b) => compareStrings(a.dev + a.mac, b.dev + b.mac)),
+    neigh: [...ns.neigh].sort((a, b) => compareStrings(a.dev + a.ip, b.dev + b.ip)),
+  };
+}

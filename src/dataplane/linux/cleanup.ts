@@ -1,0 +1,49 @@
+// cleanup(scope) removes everything swarmnet made for one node — its
+// namespaces (which takes their devices, veth peers and VXLAN sockets with
+// them), the gateway bridge if swarmnet made it, and swarmnet's nftables table
+// — and nothing else. Deliberately not observe+diff: it must work on a
+// half-built or broken node, and on a lab host whose namespace is already gone.
+// ip_forward is left as it is (it may have been on before swarmnet came).
+import { isNotFound } from "../errors.ts";
+import { checkNsName, GW_BRIDGE, NFT_TABLE, OWNER_ALIAS, type Scope } from "../names.ts";
+import { inNs, ip, run, splitJson } from "./exec.ts";
+import { ownedNamespaces } from "./observe.ts";
+
+export interface CleanupResult {
+  namespaces: string[];
+  gwBridge: boolean;
+  nftTable: boolean;
+}
+
+async function ignoreNotFound<T>(p: Promise<T>, absent: T): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (isNotFound(err)) return absent;
+    throw err;
+  }
+}
+
+export async function cleanup(scope: Scope): Promise<CleanupResult> {
+  const hostNs = checkNsName(scope.hostNs);
+  const owned = await ownedNamespaces(scope.prefix);
+  const namespaces = owned.map((o) => o.name);
+  if (namespaces.length > 0) {
+    await run(["ip", "-batch", "-"], namespaces.map((n) => `netns del ${n}\n`).join(""));
+  }
+  const gwBridge = await ignoreNotFound(
+    (async () => {
+      const { stdout } = await run(ip(hostNs, "-j", "link", "show", "dev", GW_BRIDGE));
+      const [links] = splitJson(stdout) as { ifalias?: string }[][];
+      if (links?.[0]?.ifalias !== OWNER_ALIAS) return false;
+      await run(ip(hostNs, "link", "del", "dev", GW_BRIDGE));
+      return true;
+    })(),
+    false,
+  );
+  const nftTable = await ignoreNotFound(
+    run(inNs(hostNs, ["nft", "delete", "table", "ip", NFT_TABLE])).then(() => true),
+    false,
+  );
+  return { namespaces, gwBridge, nftTable };
+}

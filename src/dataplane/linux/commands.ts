@@ -1,0 +1,166 @@
+// Plan → command lines, grouped into as few processes as possible: per phase,
+// one `ip -n NS -batch -` and one `bridge -n NS -batch -` per namespace, one
+// `ip -batch -` for namespace adds/deletes, one `nft -f -` transaction. Pure:
+// tests compare the exact text (the knftables lesson).
+import { DataplaneError } from "../errors.ts";
+import type { Link, NsRef } from "../kernel-state.ts";
+import { PHASES, type Phase, type Plan, type Step } from "../plan.ts";
+
+export type Tool = "netns" | "ip" | "bridge" | "nft" | "sysctl";
+
+export interface Batch {
+  phase: Phase;
+  tool: Tool;
+  /** Where the tool runs ("" = the caller's namespace; always "" for netns). */
+  ns: NsRef;
+  lines: string[];
+  /** For each line, the step it came from (a step may give several lines). */
+  from: Step[];
+}
+
+interface Lines {
+  tool: Tool;
+  ns: NsRef;
+  lines: string[];
+}
+
+function linkAdd(ns: NsRef, l: Link): Lines {
+  switch (l.kind) {
+    case "bridge":
+      return { tool: "ip", ns, lines: [`link add name ${l.name} type bridge`] };
+    case "vxlan": {
+      const v = l.vxlan;
+      if (!v) break;
+      // Created in the underlay namespace straight into `ns`: the device lives
+      // in ns, its UDP socket in the underlay (as Docker's create-then-move).
+      const flags = `${v.learning ? "learning" : "nolearning"} ${v.proxy ? "proxy" : "noproxy"}`;
+      return {
+        tool: "ip",
+        ns: v.underlay,
+        lines: [
+          `link add name ${l.name} netns ${ns} type vxlan id ${v.vni} dstport ${v.port} local ${v.local} ${flags}`,
+        ],
+      };
+    }
+    case "veth": {
+      const p = l.peer;
+      if (!p) break;
+      if (p.ns === "" && ns !== "") break; // the caller's namespace has no name to give
+      const into = p.ns === ns ? "" : ` netns ${p.ns}`;
+      return {
+        tool: "ip",
+        ns,
+        lines: [`link add name ${l.name} type veth peer name ${p.name}${into}`],
+      };
+    }
+    default:
+  }
+  throw new DataplaneError(
+    "DP_RENDER_INPUT",
+    `cannot create ${l.kind} device ${l.name} in ${ns || "host"}`,
+  );
+}
+
+export function stepLines(s: Step): Lines {
+  const ipIn = (...lines: string[]): Lines => ({ tool: "ip", ns: s.ns, lines });
+  switch (s.kind) {
+    case "ns-add":
+      return { tool: "netns", ns: "", lines: [`netns add ${s.ns}`] };
+    case "ns-del":
+      return { tool: "netns", ns: "", lines: [`netns del ${s.ns}`] };
+    case "link-add":
+      return linkAdd(s.ns, s.link);
+    case "link-del":
+      return ipIn(`link del dev ${s.name}`);
+    case "link-mtu":
+      return ipIn(`link set dev ${s.name} mtu ${s.mtu}`);
+    case "link-mac":
+      return s.down
+        ? ipIn(`link set dev ${s.name} down`, `link set dev ${s.name} address ${s.mac}`)
+        : ipIn(`link set dev ${s.name} address ${s.mac}`);
+    case "link-alias":
+      return ipIn(`link set dev ${s.name} alias ${s.alias}`);
+    case "link-master":
+      return ipIn(
+        s.master === null
+          ? `link set dev ${s.name} nomaster`
+          : `link set dev ${s.name} master ${s.master}`,
+      );
+    case "link-isolated":
+      // Not combinable with `master` in one command on iproute2 6.1.
+      return ipIn(`link set dev ${s.name} type bridge_slave isolated ${s.isolated ? "on" : "off"}`);
+    case "link-up":
+      return ipIn(`link set dev ${s.name} ${s.up ? "up" : "down"}`);
+    case "addr-add":
+      return ipIn(`addr add ${s.cidr} dev ${s.dev}`);
+    case "addr-del":
+      return ipIn(`addr del ${s.cidr} dev ${s.dev}`);
+    case "route-replace":
+      return ipIn(`route replace ${s.route.dst} via ${s.route.via} dev ${s.route.dev}`);
+    case "route-del":
+      return ipIn(`route del ${s.route.dst} via ${s.route.via} dev ${s.route.dev}`);
+    case "neigh-replace":
+      return ipIn(
+        `neigh replace ${s.entry.ip} lladdr ${s.entry.mac} dev ${s.entry.dev} nud permanent`,
+      );
+    case "neigh-del":
+      return ipIn(`neigh del ${s.entry.ip} dev ${s.entry.dev}`);
+    case "fdb-replace":
+      return {
+        tool: "bridge",
+        ns: s.ns,
+        lines: [`fdb replace ${s.entry.mac} dev ${s.entry.dev} dst ${s.entry.dst} self permanent`],
+      };
+    case "fdb-del":
+      return {
+        tool: "bridge",
+        ns: s.ns,
+        lines: [`fdb del ${s.entry.mac} dev ${s.entry.dev} dst ${s.entry.dst} self`],
+      };
+    case "nft-table-add":
+      return { tool: "nft", ns: s.ns, lines: [`add table ${s.family} ${s.table}`] };
+    case "nft-table-del":
+      return { tool: "nft", ns: s.ns, lines: [`delete table ${s.family} ${s.table}`] };
+    case "nft-chain-del": {
+      const c = `${s.family} ${s.table} ${s.chain}`;
+      return { tool: "nft", ns: s.ns, lines: [`flush chain ${c}`, `delete chain ${c}`] };
+    }
+    case "nft-chain-add":
+    case "nft-chain-rules": {
+      const c = `${s.family} ${s.table} ${s.chain.name}`;
+      const ch = s.chain;
+      const head =
+        s.kind === "nft-chain-add"
+          ? `add chain ${c} { type ${ch.type} hook ${ch.hook} priority ${ch.priority}; policy ${ch.policy}; }`
+          : `flush chain ${c}`;
+      return { tool: "nft", ns: s.ns, lines: [head, ...ch.rules.map((r) => `add rule ${c} ${r}`)] };
+    }
+    case "forwarding":
+      return { tool: "sysctl", ns: s.ns, lines: [`net/ipv4/ip_forward=${s.on ? 1 : 0}`] };
+  }
+}
+
+/** The plan as processes: one list of batches per phase (phases with nothing
+ * to do are left out); batches of one phase may run in parallel. */
+export function compile(plan: Plan): Batch[][] {
+  const phases: Batch[][] = [];
+  for (const phase of PHASES) {
+    const batches = new Map<string, Batch>();
+    for (const step of plan.steps) {
+      if (step.phase !== phase) continue;
+      const l = stepLines(step);
+      const key = `${l.tool} ${l.ns}`;
+      let batch = batches.get(key);
+      if (!batch) {
+        batch = { phase, tool: l.tool, ns: l.ns, lines: [], from: [] };
+        batches.set(key, batch);
+      }
+      for (const line of l.lines) {
+        batch.lines.push(line);
+        batch.from.push(step);
+      }
+    }
+    if (batches.size > 0) phases.push([...batches.values()]);
+  }
+  return phases;
+}

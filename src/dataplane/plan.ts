@@ -1,0 +1,78 @@
+// A plan: the ordered steps that turn observed kernel state into desired
+// state. Steps are data (linux/commands.ts turns them into command lines), each
+// with the phase it belongs to and a human reason, flannel's "ensure*" way.
+//
+// Phases run one after the other; inside a phase, the steps of different
+// namespaces do not depend on each other, so linux/apply.ts runs one process
+// per (tool, namespace) per phase, in parallel.
+import type { FdbEntry, Link, NeighEntry, NftChain, NsRef, Route } from "./kernel-state.ts";
+
+export const PHASES = [
+  /** Devices whose immutable attributes differ (kind, VNI, veth peer): deleted before re-creation. */
+  "prune",
+  "create-namespaces",
+  "create-links",
+  /** MTU, MAC, master, isolation, addresses, up, then routes, neighbours, FDB. */
+  "configure",
+  /** swarmnet's nftables table (one transaction) and ip_forward. */
+  "firewall",
+  "remove-entries",
+  "remove-links",
+  "remove-namespaces",
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+export type Op =
+  | { kind: "ns-add"; ns: NsRef }
+  | { kind: "ns-del"; ns: NsRef }
+  /** veth pairs are created from their bridge-port end (`link.peer` says where the
+   * other end goes); a VXLAN device is created in `link.vxlan.underlay` straight
+   * into `ns`, so its UDP socket stays in the underlay namespace. */
+  | { kind: "link-add"; ns: NsRef; link: Link }
+  | { kind: "link-del"; ns: NsRef; name: string }
+  | { kind: "link-mtu"; ns: NsRef; name: string; mtu: number }
+  /** `down`: the device is up and must be down while its MAC changes. */
+  | { kind: "link-mac"; ns: NsRef; name: string; mac: string; down: boolean }
+  | { kind: "link-alias"; ns: NsRef; name: string; alias: string }
+  /** master null: leave the bridge. */
+  | { kind: "link-master"; ns: NsRef; name: string; master: string | null }
+  | { kind: "link-isolated"; ns: NsRef; name: string; isolated: boolean }
+  | { kind: "link-up"; ns: NsRef; name: string; up: boolean }
+  | { kind: "addr-add"; ns: NsRef; dev: string; cidr: string }
+  | { kind: "addr-del"; ns: NsRef; dev: string; cidr: string }
+  | { kind: "route-replace"; ns: NsRef; route: Route }
+  | { kind: "route-del"; ns: NsRef; route: Route }
+  | { kind: "neigh-replace"; ns: NsRef; entry: NeighEntry }
+  | { kind: "neigh-del"; ns: NsRef; entry: NeighEntry }
+  | { kind: "fdb-replace"; ns: NsRef; entry: FdbEntry }
+  | { kind: "fdb-del"; ns: NsRef; entry: FdbEntry }
+  | { kind: "nft-table-add"; ns: NsRef; family: "ip"; table: string }
+  | { kind: "nft-table-del"; ns: NsRef; family: "ip"; table: string }
+  | { kind: "nft-chain-add"; ns: NsRef; family: "ip"; table: string; chain: NftChain }
+  | { kind: "nft-chain-del"; ns: NsRef; family: "ip"; table: string; chain: string }
+  /** Same hook, different rules: flush the chain and add the rules, in the same transaction. */
+  | { kind: "nft-chain-rules"; ns: NsRef; family: "ip"; table: string; chain: NftChain }
+  | { kind: "forwarding"; ns: NsRef; on: boolean };
+
+export type Step = Op & { phase: Phase; reason: string };
+
+export interface Plan {
+  /** In phase order. Empty when observed already is desired. */
+  steps: Step[];
+}
+
+/** Collects steps per phase and returns them in phase order. */
+export class PlanBuilder {
+  private readonly byPhase = new Map<Phase, Step[]>(PHASES.map((p) => [p, []]));
+  add(phase: Phase, reason: string, op: Op): void {
+    this.byPhase.get(phase)!.push({ ...op, phase, reason });
+  }
+  build(): Plan {
+    return { steps: PHASES.flatMap((p) => this.byPhase.get(p)!) };
+  }
+}
+
+/** One line per step, for logs and test failures. */
+export function describePlan(plan: Plan): string {
+  return plan.steps.map((s) => `${s.phase}: ${s.reason}`).join("\n");
+}

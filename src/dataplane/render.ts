@@ -1,0 +1,310 @@
+// render(view) → the kernel state one node should hold. Pure and
+// deterministic: the same view and options always give the same (sorted)
+// state, so a restarted agent renders exactly what it rendered before.
+//
+// Per overlay network with local endpoints: a namespace with br0 (gateway IP)
+// and vxlan0 (static FDB/neighbour entries for endpoints on other nodes). Per
+// local task or container: a sandbox namespace with one veth per overlay
+// attachment (eth0, eth1, … in attachment order) and, unless every network is
+// internal, a leg gw0 on the node's docker_gwbridge with the default route.
+import { contains, formatIp, parseCidr, parseCidrHost } from "../core/ipam/index.ts";
+import { isTerminal, type Network, type NetworkAttachment } from "../core/model.ts";
+import { MTU_OPTION } from "../core/network-spec.ts";
+import type { NodeView } from "../core/node-view.ts";
+import { DataplaneError } from "./errors.ts";
+import {
+  byName,
+  emptyNamespace,
+  type KernelState,
+  type Link,
+  type Namespace,
+  type NftTable,
+  type NsRef,
+  sortNamespace,
+} from "./kernel-state.ts";
+import {
+  BRIDGE,
+  checkIfName,
+  checkNsName,
+  checkPrefix,
+  DEFAULT_PREFIX,
+  GW_BRIDGE,
+  GW_LEG,
+  gatewayPeerName,
+  LOOPBACK,
+  macFromIp,
+  NFT_TABLE,
+  networkNsName,
+  OWNER_ALIAS,
+  overlayPeerName,
+  sandboxIfName,
+  sandboxNsName,
+  VXLAN,
+} from "./names.ts";
+
+export const DEFAULT_MTU = 1450;
+export const DEFAULT_GW_SUBNET = "172.18.0.0/16";
+
+export interface RenderOptions {
+  /** Task/container id → its address on the gateway bridge ("172.18.0.5" or
+   * "172.18.0.5/16"), from the agent's node-local pool. Required for every
+   * sandbox with a non-internal network. */
+  gwAddresses: Map<string, string>;
+  /** The gateway bridge's subnet; its first address is the bridge's. */
+  gwSubnet?: string;
+  /** The node's own namespace ("" = the caller's). */
+  hostNs?: NsRef;
+  /** Prefix of the namespaces this node owns. */
+  prefix?: string;
+}
+
+interface Owner {
+  id: string;
+  networks: NetworkAttachment[];
+}
+
+function bad(message: string): DataplaneError {
+  return new DataplaneError("DP_RENDER_INPUT", message);
+}
+
+function hostCidr(s: string, what: string): { ip: string; n: number; prefix: number } {
+  try {
+    const { ip, cidr } = parseCidrHost(s);
+    return { ip: formatIp(ip), n: ip, prefix: cidr.prefix };
+  } catch {
+    throw bad(`${what}: invalid CIDR address ${JSON.stringify(s)}`);
+  }
+}
+
+function networkMtu(net: Network): number {
+  const text = net.options[MTU_OPTION];
+  if (text === undefined) return DEFAULT_MTU;
+  const mtu = Number(text);
+  if (!/^\d+$/.test(text) || mtu < 68 || mtu > 65535) {
+    throw bad(`network ${net.name}: invalid ${MTU_OPTION} ${JSON.stringify(text)}`);
+  }
+  return mtu;
+}
+
+/** Tasks and containers that should have networking now: meant to run and not finished. */
+function liveOwners(view: NodeView): Owner[] {
+  const owners: Owner[] = [];
+  for (const o of [...view.tasks, ...view.containers]) {
+    if (o.nodeId === view.node.id && o.desiredState === "running" && !isTerminal(o.status.state)) {
+      owners.push({ id: o.id, networks: o.networks });
+    }
+  }
+  return owners.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+export function render(view: NodeView, opts: RenderOptions): KernelState {
+  const hostNs = checkNsName(opts.hostNs ?? "");
+  const prefix = checkPrefix(opts.prefix ?? DEFAULT_PREFIX);
+  const gwSubnetText = opts.gwSubnet ?? DEFAULT_GW_SUBNET;
+  let gwSubnet: ReturnType<typeof parseCidr>;
+  try {
+    gwSubnet = parseCidr(gwSubnetText);
+  } catch {
+    throw bad(`invalid gateway bridge subnet ${JSON.stringify(gwSubnetText)}`);
+  }
+  const gwGateway = formatIp(gwSubnet.base + 1);
+
+  const overlays = new Map(
+    view.networks.filter((n) => n.driver === "overlay").map((n) => [n.id, n] as const),
+  );
+  const netPorts = new Map<string, Link[]>();
+  const sandboxes: Namespace[] = [];
+  const hostPorts: Link[] = [];
+
+  for (const owner of liveOwners(view)) {
+    const sb = emptyNamespace(sandboxNsName(prefix, owner.id), "sandbox");
+    sb.links.push({ name: LOOPBACK, kind: "loopback", up: true });
+    const attachments = owner.networks.filter((a) => overlays.has(a.networkId));
+    attachments.forEach((att, i) => {
+      const net = overlays.get(att.networkId)!;
+      const mtu = networkMtu(net);
+      const addrs = att.addresses.map((a) => hostCidr(a, `task ${owner.id} on ${net.name}`));
+      if (addrs.length === 0) throw bad(`task ${owner.id} has no address on ${net.name}`);
+      const eth = sandboxIfName(i);
+      const peer = overlayPeerName(owner.id, net.id);
+      const netNs = networkNsName(prefix, net.id);
+      sb.links.push({
+        name: eth,
+        kind: "veth",
+        mtu,
+        mac: macFromIp(addrs[0]!.ip),
+        up: true,
+        addresses: addrs.map((a) => `${a.ip}/${a.prefix}`),
+        peer: { ns: netNs, name: peer },
+      });
+      const ports = netPorts.get(net.id) ?? [];
+      ports.push({
+        name: peer,
+        kind: "veth",
+        mtu,
+        up: true,
+        master: BRIDGE,
+        peer: { ns: sb.name, name: eth },
+      });
+      netPorts.set(net.id, ports);
+    });
+    if (attachments.some((a) => !overlays.get(a.networkId)!.internal)) {
+      const given = opts.gwAddresses.get(owner.id);
+      if (given === undefined) throw bad(`no gateway bridge address for ${owner.id}`);
+      const gw = hostCidr(
+        given.includes("/") ? given : `${given}/${gwSubnet.prefix}`,
+        "gateway address",
+      );
+      if (gw.prefix !== gwSubnet.prefix || !contains(gwSubnet, gw.n) || gw.ip === gwGateway) {
+        throw bad(
+          `gateway address ${given} of ${owner.id} is not a host address of ${gwSubnetText}`,
+        );
+      }
+      const hostPeer = gatewayPeerName(owner.id);
+      sb.links.push({
+        name: GW_LEG,
+        kind: "veth",
+        up: true,
+        addresses: [`${gw.ip}/${gw.prefix}`],
+        peer: { ns: hostNs, name: hostPeer },
+      });
+      sb.routes.push({ dst: "default", via: gwGateway, dev: GW_LEG });
+      hostPorts.push({
+        name: hostPeer,
+        kind: "veth",
+        up: true,
+        master: GW_BRIDGE,
+        isolated: true,
+        peer: { ns: sb.name, name: GW_LEG },
+      });
+    }
+    sandboxes.push(sb);
+  }
+
+  const networks = [...netPorts].map(([id, ports]) =>
+    networkNamespace(view, overlays.get(id)!, ports, prefix, hostNs),
+  );
+  const host = emptyNamespace(hostNs, "host");
+  let nft: NftTable | undefined;
+  if (hostPorts.length > 0) {
+    host.links.push({
+      name: GW_BRIDGE,
+      kind: "bridge",
+      up: true,
+      alias: OWNER_ALIAS,
+      addresses: [`${gwGateway}/${gwSubnet.prefix}`],
+    });
+    host.links.push(...hostPorts);
+    nft = gatewayTable(gwSubnetText);
+  }
+  const state: KernelState = {
+    host: sortNamespace(host),
+    namespaces: [...networks, ...sandboxes].map(sortNamespace).sort(byName),
+  };
+  if (nft) {
+    state.nft = nft;
+    state.forwarding = true;
+  }
+  checkUnique(state);
+  return state;
+}
+
+function networkNamespace(
+  view: NodeView,
+  net: Network,
+  ports: Link[],
+  prefix: string,
+  hostNs: NsRef,
+): Namespace {
+  const ns = emptyNamespace(networkNsName(prefix, net.id), "network");
+  if (net.vni === undefined) throw bad(`overlay network ${net.name} has no VXLAN id`);
+  const local = view.node.dataPathAddr;
+  hostCidr(`${local}/32`, `node ${view.node.hostname} data-path address`);
+  const mtu = networkMtu(net);
+  const gateways = net.ipam
+    .filter((c) => c.gateway)
+    .map((c) => `${c.gateway}/${hostCidr(c.subnet, `network ${net.name} subnet`).prefix}`);
+  ns.links.push(
+    { name: BRIDGE, kind: "bridge", mtu, up: true, addresses: gateways },
+    {
+      name: VXLAN,
+      kind: "vxlan",
+      mtu,
+      up: true,
+      master: BRIDGE,
+      vxlan: {
+        vni: net.vni,
+        port: view.dataPathPort,
+        local,
+        underlay: hostNs,
+        learning: false,
+        proxy: true,
+      },
+    },
+    ...ports,
+  );
+  // Endpoints elsewhere: their MAC is reached through their node's VTEP, and
+  // ARP for their IP is answered by vxlan0 itself (proxy) — nothing floods.
+  const seen = new Set<string>();
+  for (const ep of view.endpoints) {
+    if (ep.networkId !== net.id || ep.nodeId === view.node.id) continue;
+    if (!ep.dataPathAddr || ep.dataPathAddr === local) continue;
+    const { ip } = hostCidr(ep.address, `endpoint ${ep.ownerId} on ${net.name}`);
+    if (seen.has(ip)) continue;
+    seen.add(ip);
+    const mac = macFromIp(ip);
+    ns.fdb.push({ dev: VXLAN, mac, dst: ep.dataPathAddr });
+    ns.neigh.push({ dev: VXLAN, ip, mac });
+  }
+  return ns;
+}
+
+/** Egress for gateway-bridge legs. Hooks and priorities are part of the
+ * contract (README): forward at `filter` (0), postrouting at `srcnat` (100). */
+function gatewayTable(gwSubnet: string): NftTable {
+  const br = `"${GW_BRIDGE}"`;
+  return {
+    family: "ip",
+    name: NFT_TABLE,
+    chains: [
+      {
+        name: "forward",
+        type: "filter",
+        hook: "forward",
+        priority: "filter",
+        policy: "accept",
+        rules: [
+          // Legs never reach each other, not even routed through the host.
+          `iifname ${br} oifname ${br} drop`,
+          // Into sandboxes only replies: nothing outside starts a connection.
+          `oifname ${br} ct state established,related accept`,
+          `oifname ${br} drop`,
+        ],
+      },
+      {
+        name: "postrouting",
+        type: "nat",
+        hook: "postrouting",
+        priority: "srcnat",
+        policy: "accept",
+        rules: [`ip saddr ${gwSubnet} oifname != ${br} masquerade`],
+      },
+    ],
+  };
+}
+
+/** Two owners whose ids share 12 characters, or a hash collision, would make
+ * two objects with one name: refuse rather than let one overwrite the other. */
+function checkUnique(state: KernelState): void {
+  const names = new Set<string>();
+  for (const ns of [state.host, ...state.namespaces]) {
+    if (names.has(ns.name)) throw bad(`two objects would share the namespace ${ns.name}`);
+    names.add(ns.name);
+    const links = new Set<string>();
+    for (const l of ns.links) {
+      checkIfName(l.name);
+      if (links.has(l.name)) throw bad(`two devices would share the name ${l.name} in ${ns.name}`);
+      links.add(l.name);
+    }
+  }
+}
