@@ -2,8 +2,10 @@
 // its flags. Every error ends as one line on stderr and a non-zero exit.
 import { isSwarmnetError } from "../core/errors.ts";
 import { DEFAULT_HOST, parseHost } from "../core/host-url.ts";
+import { defaultHost } from "../lab/host.ts";
 import { VERSION } from "../version.ts";
 import { ApiError, Client } from "./client.ts";
+import { LAB_COMMANDS } from "./commands/lab.ts";
 import { networkCreate, networkInspect, networkLs, networkRm } from "./commands/network.ts";
 import { nodeInspect, nodeLs, nodeRm, nodeUpdate } from "./commands/node.ts";
 import {
@@ -15,13 +17,14 @@ import {
   serviceScale,
   serviceUpdate,
 } from "./commands/service.ts";
-import { daemon, init, joinToken, leave } from "./commands/swarm.ts";
+import { daemon, init, join, joinToken, leave } from "./commands/swarm.ts";
 import type { Command, Ctx } from "./context.ts";
 import { parseFlags, usage } from "./flags.ts";
 
 const COMMANDS: Command[] = [
   daemon,
   init,
+  join,
   leave,
   joinToken,
   nodeLs,
@@ -39,7 +42,12 @@ const COMMANDS: Command[] = [
   serviceScale,
   serviceUpdate,
   serviceRm,
+  ...LAB_COMMANDS,
 ];
+
+/** Commands that start a daemon on the address they are given (or the
+ * default) instead of looking for one: the lab fallback never applies to them. */
+const STARTS_DAEMON = new Set(["daemon", "init", "join"]);
 
 /** Docker's aliases: `network list`, `service remove`, ... */
 const ALIASES: Record<string, string> = { list: "ls", remove: "rm" };
@@ -53,7 +61,7 @@ export async function main(
   argv: string[],
   io: { out: (s: string) => void; err: (s: string) => void },
 ): Promise<number> {
-  let hostText = process.env.SWARMNET_HOST || DEFAULT_HOST;
+  let hostText: string | undefined = process.env.SWARMNET_HOST || undefined;
   const args = [...argv];
   // Global flags come before the command words (as with `docker -H`); `--host` after them works too.
   while (args[0]?.startsWith("-")) {
@@ -110,6 +118,9 @@ export async function main(
     return 0;
   }
   if (typeof parsed.flags.host === "string") hostText = parsed.flags.host;
+  // Neither -H nor SWARMNET_HOST: the default socket, or a lab's manager when
+  // one is recorded on this machine and the default does not answer.
+  hostText ??= STARTS_DAEMON.has(command.name) ? DEFAULT_HOST : await defaultHost(DEFAULT_HOST);
   const ctx: Ctx = {
     client: new Client(parseHost(hostText)),
     hostText,

@@ -117,12 +117,17 @@ export class Env {
     return `unix://${this.sock}`;
   }
 
-  /** The CLI's environment: this env's socket, and a compile cache that halves each run's start-up. */
+  /**
+   * The CLI's environment: this env's socket, a compile cache that halves each
+   * run's start-up, and no agent — these tests are about the control plane
+   * (tasks stop at "assigned"); the kernel side has its own suites.
+   */
   private childEnv(): NodeJS.ProcessEnv {
     const { NODE_TEST_CONTEXT: _runner, ...inherited } = process.env;
     return {
       ...inherited,
       SWARMNET_HOST: this.host,
+      SWARMNET_AGENT: "0",
       NODE_COMPILE_CACHE: path.join(this.dir, "compile-cache"),
     };
   }
