@@ -175,7 +175,7 @@ export class Agent {
                 : `task: non-zero exit (${code})`,
           };
     void this.shipper
-      .flush()
+      .flush([id])
       .finally(() =>
         this.call("POST", "/v1/agent/status", [report]).catch((err: Error) =>
           this.opts.log(`agent: could not report ${id}: ${err.message}`),

@@ -27,15 +27,16 @@ export class LogShipper {
     this.timer.unref();
   }
 
-  /** Ships everything new now (also called before reporting a task's exit). */
-  flush(): Promise<void> {
-    this.busy ??= this.ship().finally(() => (this.busy = undefined));
+  /** Ships everything new now; `ended` names tasks that just exited (no longer running, last lines pending). */
+  async flush(ended: string[] = []): Promise<void> {
+    await this.busy;
+    this.busy = this.ship([...this.runtime.ids(), ...ended]).finally(() => (this.busy = undefined));
     return this.busy;
   }
 
-  private async ship(): Promise<void> {
+  private async ship(ids: string[]): Promise<void> {
     const batch: { taskId: string; lines: string[] }[] = [];
-    for (const id of this.runtime.ids()) {
+    for (const id of ids) {
       const path = this.runtime.logPath(id);
       if (!existsSync(path)) continue;
       const size = statSync(path).size;
@@ -50,6 +51,8 @@ export class LogShipper {
       const text = (this.partial.get(id) ?? "") + buf.toString("utf8");
       const lines = text.split("\n");
       this.partial.set(id, lines.pop() ?? "");
+      // A task that ended may leave a last line without a newline.
+      if (!this.runtime.get(id) && this.partial.get(id)) lines.push(this.partial.get(id)!);
       if (lines.length) batch.push({ taskId: id, lines });
     }
     if (batch.length) await this.send(batch).catch(() => undefined);

@@ -8,6 +8,7 @@ import { ApiError, Client } from "./client.ts";
 import { LAB_COMMANDS } from "./commands/lab.ts";
 import { networkCreate, networkInspect, networkLs, networkRm } from "./commands/network.ts";
 import { nodeInspect, nodeLs, nodeRm, nodeUpdate } from "./commands/node.ts";
+import { exec, networkConnect, networkDisconnect, rm, run, serviceLogs } from "./commands/run.ts";
 import {
   serviceCreate,
   serviceInspect,
@@ -42,6 +43,12 @@ const COMMANDS: Command[] = [
   serviceScale,
   serviceUpdate,
   serviceRm,
+  serviceLogs,
+  networkConnect,
+  networkDisconnect,
+  run,
+  rm,
+  exec,
   ...LAB_COMMANDS,
 ];
 
@@ -141,6 +148,11 @@ function describe(err: unknown): string {
 }
 
 if (import.meta.main) {
+  // `swarmnet ... | head` closes the pipe early: that is not an error.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
   const io = {
     out: (s: string) => process.stdout.write(`${s}\n`),
     err: (s: string) => process.stderr.write(`${s}\n`),

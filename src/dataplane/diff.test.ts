@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { diff } from "./diff.ts";
-import { GW, ID, scenario, viewOf } from "./fixtures.ts";
+import { GW, ID, overlay, scenario, task, viewOf } from "./fixtures.ts";
 import { emptyState, type KernelState, type Link, type Namespace } from "./kernel-state.ts";
 import { gatewayPeerName, overlayPeerName } from "./names.ts";
 import { PHASES, type Plan, type Step } from "./plan.ts";
@@ -68,13 +68,13 @@ describe("diff", () => {
     );
   });
 
-  it("removes everything without deleting devices inside deleted namespaces", () => {
+  it("removes everything, each veth pair and VXLAN device once, before its namespace", () => {
     const plan = diff(desired(), emptyState(""));
     assert.equal(count(plan, "ns-del"), 5);
-    assert.deepEqual(
-      plan.steps.filter((s) => s.kind === "link-del").map((s) => s.ns),
-      [""], // only the gateway bridge; its legs die with the sandboxes
-    );
+    const dels = plan.steps.filter((s) => s.kind === "link-del");
+    // 2 VXLAN devices, 4 overlay veth pairs, 2 gateway legs, the gateway bridge
+    assert.equal(dels.length, 2 + 4 + 2 + 1);
+    assert.ok(dels.every((s) => s.phase === "remove-links"));
     assert.equal(count(plan, "nft-table-del"), 1);
     assert.equal(count(plan, "fdb-del") + count(plan, "neigh-del") + count(plan, "route-del"), 0);
     assert.equal(count(plan, "forwarding"), 0); // ip_forward is never turned back off
@@ -103,9 +103,38 @@ describe("diff", () => {
     // d (ov2, internal) still lives; nothing needs a gateway bridge any more
     assert.deepEqual(
       plan.steps.filter((s) => s.kind === "link-del").map((s) => [s.ns, s.name]),
-      [["", "docker_gwbridge"]],
+      [
+        ["sn-net-ov1aaaaaaaaa", overlayPeerName(ID.b, ID.ov1)],
+        ["sn-net-ov1aaaaaaaaa", "vxlan0"],
+        ["sn-sb-taskbbbbbbbb", "gw0"], // its eth0 went with the peer above
+        ["", "docker_gwbridge"],
+      ],
     );
     assert.equal(count(plan, "nft-table-del"), 1);
+  });
+
+  it("deletes a removed network first when its VNI is reused by a new one", () => {
+    const c = scenario();
+    const before = render(viewOf(c, ID.n1), { gwAddresses: GW });
+    // ov2 removed (with its tasks), ov3 created with ov2's VNI
+    c.networks = [c.networks[0]!, overlay("ov3ccccccccccccccccccccc", "10.0.3.0/24", 4098)];
+    c.tasks = c.tasks
+      .filter((t) => t.id !== ID.c && t.id !== ID.d && t.id !== ID.e)
+      .concat(task(ID.c, ID.n1, [["ov3ccccccccccccccccccccc", "10.0.3.2/24"]]));
+    const plan = diff(before, render(viewOf(c, ID.n1), { gwAddresses: GW }));
+    const old = "sn-net-ov2bbbbbbbbb";
+    const prune = plan.steps
+      .filter((s) => s.phase === "prune")
+      .map((s) => s.kind === "link-del" && [s.ns, s.name]);
+    assert.deepEqual(prune, [
+      ["sn-sb-taskcccccccc", "eth0"], // c moves to ov3: re-created (takes its ov2 peer along)
+      [old, "vxlan0"], // before ov3's vxlan0 with the same VNI is created
+    ]);
+    assert.match(plan.steps[1]!.reason, /VNI is reused/);
+    assert.equal(
+      plan.steps.find((s) => s.kind === "ns-del" && s.ns === old)?.phase,
+      "remove-namespaces",
+    );
   });
 
   it("moves a remote endpoint to its new node in place", () => {

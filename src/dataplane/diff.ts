@@ -37,8 +37,36 @@ export function diff(observed: KernelState, desired: KernelState): Plan {
       });
     }
   }
+  const pairs: [Namespace, Namespace][] = [desired.host, ...desired.namespaces].map((d) => [
+    d,
+    d.role === "host" ? observed.host : (have.get(d.name) ?? emptyNamespace(d.name, d.role)),
+  ]);
+  // First, so a kept device whose veth peer sits in a doomed namespace is
+  // re-created (its deletion takes the doomed end along).
+  for (const [d, o] of pairs) pruneLinks(b, d, o, gone);
+
+  // The kernel destroys a deleted namespace's devices asynchronously: a veth
+  // peer elsewhere, or a VXLAN device holding its VNI, could outlive `netns
+  // del` and confuse the next observe or a new device. Deleting them first is
+  // synchronous. The allocator hands a freed VNI to the next network, and the
+  // kernel allows one VXLAN device per VNI and port in the underlay, so such a
+  // device goes before anything is created.
+  const vniKey = (v: { vni: number; port: number }) => `${v.vni}/${v.port}`;
+  const wantedVnis = new Set(
+    desired.namespaces.flatMap((n) => n.links.flatMap((l) => (l.vxlan ? [vniKey(l.vxlan)] : []))),
+  );
   for (const o of observed.namespaces) {
     if (want.has(o.name)) continue;
+    for (const l of o.links) {
+      if ((l.kind !== "veth" && l.kind !== "vxlan") || gone.has(o.name, l.name)) continue;
+      const reused = l.vxlan !== undefined && wantedVnis.has(vniKey(l.vxlan));
+      b.add(
+        reused ? "prune" : "remove-links",
+        `ensureNoLink: ${where(o.name, l.name)} goes with its namespace${reused ? ", and its VNI is reused" : ""}`,
+        { kind: "link-del", ns: o.name, name: l.name },
+      );
+      gone.addLink(o.name, l);
+    }
     b.add("remove-namespaces", `ensureNoNamespace: ${o.name} not wanted (${o.role})`, {
       kind: "ns-del",
       ns: o.name,
@@ -46,11 +74,6 @@ export function diff(observed: KernelState, desired: KernelState): Plan {
     for (const l of o.links) gone.addLink(o.name, l);
   }
 
-  const pairs: [Namespace, Namespace][] = [desired.host, ...desired.namespaces].map((d) => [
-    d,
-    d.role === "host" ? observed.host : (have.get(d.name) ?? emptyNamespace(d.name, d.role)),
-  ]);
-  for (const [d, o] of pairs) pruneLinks(b, d, o, gone);
   for (const [d, o] of pairs) ensureLinks(b, d, o, gone);
   for (const [d, o] of pairs) removeStrayLinks(b, d, o, gone);
   for (const [d, o] of pairs) ensureEntries(b, d, o, gone);

@@ -191,6 +191,10 @@ describe("render", () => {
       () => render(viewOf(c, ID.n1), { gwAddresses: new Map([...GW, [ID.a, "172.19.0.2"]]) }),
       (e) => isDataplaneError(e, "DP_RENDER_INPUT"),
     );
+    assert.throws(
+      () => render(viewOf(c, ID.n1), { gwAddresses: new Map([...GW, [ID.e, "172.18.0.2"]]) }),
+      (e) => isDataplaneError(e, "DP_RENDER_INPUT") && /two sandboxes/.test(e.message),
+    );
   });
 
   it("refuses prefixes that could not name a namespace", () => {

@@ -33,7 +33,6 @@ import {
   gatewayPeerName,
   LOOPBACK,
   macFromIp,
-  NFT_TABLE,
   networkNsName,
   OWNER_ALIAS,
   overlayPeerName,
@@ -41,6 +40,7 @@ import {
   sandboxNsName,
   VXLAN,
 } from "./names.ts";
+import { gatewayTable } from "./nft-table.ts";
 
 export const DEFAULT_MTU = 1450;
 export const DEFAULT_GW_SUBNET = "172.18.0.0/16";
@@ -115,6 +115,7 @@ export function render(view: NodeView, opts: RenderOptions): KernelState {
   const netPorts = new Map<string, Link[]>();
   const sandboxes: Namespace[] = [];
   const hostPorts: Link[] = [];
+  const gwUsed = new Set<string>();
 
   for (const owner of liveOwners(view)) {
     const sb = emptyNamespace(sandboxNsName(prefix, owner.id), "sandbox");
@@ -160,6 +161,8 @@ export function render(view: NodeView, opts: RenderOptions): KernelState {
           `gateway address ${given} of ${owner.id} is not a host address of ${gwSubnetText}`,
         );
       }
+      if (gwUsed.has(gw.ip)) throw bad(`gateway address ${gw.ip} given to two sandboxes`);
+      gwUsed.add(gw.ip);
       const hostPeer = gatewayPeerName(owner.id);
       sb.links.push({
         name: GW_LEG,
@@ -257,40 +260,6 @@ function networkNamespace(
     ns.neigh.push({ dev: VXLAN, ip, mac });
   }
   return ns;
-}
-
-/** Egress for gateway-bridge legs. Hooks and priorities are part of the
- * contract (README): forward at `filter` (0), postrouting at `srcnat` (100). */
-function gatewayTable(gwSubnet: string): NftTable {
-  const br = `"${GW_BRIDGE}"`;
-  return {
-    family: "ip",
-    name: NFT_TABLE,
-    chains: [
-      {
-        name: "forward",
-        type: "filter",
-        hook: "forward",
-        priority: "filter",
-        policy: "accept",
-        rules: [
-          // Legs never reach each other, not even routed through the host.
-          `iifname ${br} oifname ${br} drop`,
-          // Into sandboxes only replies: nothing outside starts a connection.
-          `oifname ${br} ct state established,related accept`,
-          `oifname ${br} drop`,
-        ],
-      },
-      {
-        name: "postrouting",
-        type: "nat",
-        hook: "postrouting",
-        priority: "srcnat",
-        policy: "accept",
-        rules: [`ip saddr ${gwSubnet} oifname != ${br} masquerade`],
-      },
-    ],
-  };
 }
 
 /** Two owners whose ids share 12 characters, or a hash collision, would make

@@ -10,6 +10,7 @@ import {
   TASK_STATES,
   type TaskState,
 } from "../core/model.ts";
+import { deleteContainer } from "./container-ops.ts";
 import type { Manager } from "./manager.ts";
 import { deleteTask, reconcileService, retireTask } from "./orchestrator.ts";
 import { scheduleServices } from "./scheduler.ts";
@@ -104,7 +105,9 @@ export async function reportTaskStatus(
     for (const r of reports) {
       const container = tx.state.get("containers", r.taskId);
       if (container && container.nodeId === nodeId) {
-        tx.put("containers", { ...container, status: status(r, tx.now) });
+        const updated = tx.put("containers", { ...container, status: status(r, tx.now) });
+        if (isTerminal(r.state) && updated.desiredState === "remove")
+          deleteContainer(tx, alloc, updated);
         continue;
       }
       const task = tx.state.get("tasks", r.taskId);

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { diff } from "../diff.ts";
 import { isDataplaneError } from "../errors.ts";
-import { type Cluster, GW, ID, scenario, viewOf } from "../fixtures.ts";
+import { type Cluster, GW, ID, overlay, scenario, task, viewOf } from "../fixtures.ts";
 import type { Scope } from "../names.ts";
 import { describePlan, type Plan } from "../plan.ts";
 import { render } from "../render.ts";
@@ -223,6 +223,37 @@ describe("data plane on the kernel", {
     assert.equal(h2.nft, undefined);
     assert.equal(await pending(ID.n1), "");
     assert.equal(await pending(ID.n2), "");
+  });
+
+  it("moves tasks to a new network that reuses a removed network's VNI", async () => {
+    const ov3 = "ov3ccccccccccccccccccccc";
+    const moved = (addr: string) => [ov3, addr] as [string, string];
+    cluster = {
+      ...cluster,
+      networks: [cluster.networks[0]!, overlay(ov3, "10.0.3.0/24", 4098, { internal: true })],
+      tasks: cluster.tasks.map((t) => {
+        if (t.id === ID.c) return task(ID.c, ID.n1, [moved("10.0.3.2/24")]);
+        if (t.id === ID.d) return task(ID.d, ID.n2, [moved("10.0.3.3/24")]);
+        if (t.id === ID.e)
+          return task(ID.e, ID.n1, [[ID.ov1, "10.0.1.4/24"], moved("10.0.3.4/24")]);
+        return t;
+      }),
+    };
+    await sync(ID.n1);
+    await sync(ID.n2);
+    assert.equal(await pending(ID.n1), "");
+    assert.equal(await pending(ID.n2), "");
+    assert.deepEqual(await namespacesStartingWith(scope(ID.n2).prefix), [
+      net(ID.n2, ov3),
+      sb(ID.n2, ID.d),
+    ]);
+    const server = await startServer(sb(ID.n2, ID.d));
+    try {
+      assert.equal(await exchange(sb(ID.n1, ID.e), "10.0.3.3", "ov3"), "pong:ov3");
+      await server.done;
+    } finally {
+      server.stop();
+    }
   });
 
   it("cleanup removes everything swarmnet made for a node", async () => {

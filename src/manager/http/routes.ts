@@ -1,15 +1,22 @@
 // The native API (JSON over HTTP, under /v1). Handlers are thin: parse the
 // request, call the manager, shape the answer. The CLI is its only client
 // today; the Docker-compatible API is a separate set of routes.
-import { invalid, NOT_MANAGER_MESSAGE, SwarmnetError } from "../../core/errors.ts";
+import { invalid, NOT_MANAGER_MESSAGE, notFound, SwarmnetError } from "../../core/errors.ts";
 import { isTerminal, publicCluster, type Service, type Task } from "../../core/model.ts";
 import type { JoinOptions } from "../../daemon/node-runtime.ts";
 import type { NodeCredentials } from "../../pki/index.ts";
+import {
+  type ContainerRequest,
+  connectContainer,
+  createContainer,
+  disconnectContainer,
+  removeContainer,
+} from "../container-ops.ts";
 import type { Dispatcher } from "../dispatcher.ts";
 import type { LogBook } from "../logs.ts";
 import type { InitOptions, Manager } from "../manager.ts";
 import { taskName } from "../orchestrator.ts";
-import { resolve } from "../resolve.ts";
+import { find, resolve } from "../resolve.ts";
 import { Router } from "./router.ts";
 
 export const API_VERSION = "1";
@@ -207,6 +214,68 @@ export function nativeRoutes(
     return undefined;
   });
 
+  r.on("GET", "/v1/containers", () => {
+    requireManager();
+    return { body: state.list("containers").sort((a, b) => a.name.localeCompare(b.name)) };
+  });
+  r.on("POST", "/v1/containers", async (req) => {
+    requireManager();
+    return { status: 201, body: await createContainer(manager, req.body as ContainerRequest) };
+  });
+  r.on("GET", "/v1/containers/:ref", (req) => {
+    requireManager();
+    return { body: resolve(state, "containers", req.params.ref!) };
+  });
+  r.on("DELETE", "/v1/containers/:ref", async (req) => {
+    requireManager();
+    await removeContainer(manager, req.params.ref!, req.query.get("force") === "true");
+    return undefined;
+  });
+  r.on("GET", "/v1/containers/:ref/logs", (req) => {
+    requireManager();
+    const c = resolve(state, "containers", req.params.ref!);
+    return {
+      body: hooks.logs.lines([c.id]).map((l) => ({ task: c.name, line: l.line, time: l.time })),
+    };
+  });
+  r.on("POST", "/v1/networks/:ref/connect", async (req) => {
+    requireManager();
+    const body = (req.body ?? {}) as { container?: unknown; aliases?: unknown };
+    if (typeof body.container !== "string") throw invalid("connect needs a container");
+    const aliases = Array.isArray(body.aliases) ? body.aliases.map(String) : [];
+    return { body: await connectContainer(manager, req.params.ref!, body.container, aliases) };
+  });
+  r.on("POST", "/v1/networks/:ref/disconnect", async (req) => {
+    requireManager();
+    const body = (req.body ?? {}) as { container?: unknown };
+    if (typeof body.container !== "string") throw invalid("disconnect needs a container");
+    return { body: await disconnectContainer(manager, req.params.ref!, body.container) };
+  });
+  /** Where a task or container runs, by id, id prefix, task name (`web.1`, `web.1.<id>`) or container name. */
+  r.on("GET", "/v1/sandboxes/:ref", (req) => {
+    requireManager();
+    const ref = req.params.ref!;
+    const container = find(state, "containers", ref);
+    const byName = state.list("tasks").find((t) => {
+      const s = state.get("services", t.serviceId);
+      if (!s || t.desiredState !== "running") return false;
+      const full = taskName(s, t);
+      return full === ref || full.replace(/\.[0-9a-z]{25}$/, "") === ref;
+    });
+    const task = container ? undefined : (byName ?? find(state, "tasks", ref));
+    const owner = container ?? task;
+    if (!owner) throw notFound(`No such task or container: ${ref}`);
+    const service = task ? state.get("services", task.serviceId) : undefined;
+    return {
+      body: {
+        id: owner.id,
+        name: container ? container.name : service ? taskName(service, task!) : owner.id,
+        nodeId: owner.nodeId,
+        nodeHostname: state.get("nodes", owner.nodeId)?.hostname ?? "",
+        state: owner.status.state,
+      },
+    };
+  });
   r.on("GET", "/v1/tasks", (req) => {
     requireManager();
     let tasks = state.list("tasks");

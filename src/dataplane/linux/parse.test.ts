@@ -1,0 +1,143 @@
+// Parsers on output captured from iproute2 6.1 / nftables 1.0.6 (trimmed).
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { splitJson } from "./exec.ts";
+import {
+  parseFdb,
+  parseForwarding,
+  parseLinks,
+  parseNeigh,
+  parseNftTable,
+  parseNsids,
+  parseRoutes,
+} from "./parse.ts";
+
+const ADDR = `[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP"],"mtu":65536,"link_type":"loopback","address":"00:00:00:00:00:00","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8}]},{"ifindex":2,"link_index":4,"ifname":"eth0","flags":["BROADCAST","MULTICAST","UP"],"mtu":1450,"link_type":"ether","address":"02:42:0a:00:01:03","link_netnsid":0,"linkinfo":{"info_kind":"veth"},"addr_info":[{"family":"inet","local":"10.0.1.3","prefixlen":24},{"family":"inet6","local":"fe80::1","prefixlen":64}]},{"ifindex":3,"ifname":"vx0","flags":["BROADCAST","MULTICAST"],"mtu":1500,"master":"br0","link_type":"ether","address":"fe:62:8d:ad:85:e8","link_netnsid":0,"linkinfo":{"info_kind":"vxlan","info_data":{"id":4097,"local":"198.18.0.1","port":4789,"learning":false,"proxy":true},"info_slave_kind":"bridge","info_slave_data":{"state":"forwarding","isolated":false}}},{"ifindex":5,"ifname":"gabc","flags":["UP"],"mtu":1500,"master":"docker_gwbridge","address":"3a:14:e1:21:c0:c4","linkinfo":{"info_kind":"veth","info_slave_kind":"bridge","info_slave_data":{"isolated":true}},"ifalias":"x"}]`;
+
+describe("parse", () => {
+  it("splits the documents of one ip -j -batch run", () => {
+    assert.deepEqual(splitJson('[{"a":"]["}]\n[]\n[{"b":1}]'), [[{ a: "][" }], [], [{ b: 1 }]]);
+    assert.deepEqual(splitJson(""), []);
+  });
+
+  it("reads devices, their IPv4 addresses, bridge ports and VXLAN attributes", () => {
+    const [lo, eth0, vx, g] = parseLinks(JSON.parse(ADDR));
+    assert.deepEqual(lo, {
+      name: "lo",
+      kind: "loopback",
+      ifindex: 1,
+      mtu: 65536,
+      mac: "00:00:00:00:00:00",
+      up: true,
+      addresses: ["127.0.0.1/8"],
+    });
+    assert.equal(eth0?.kind, "veth");
+    assert.deepEqual(eth0?.addresses, ["10.0.1.3/24"]);
+    assert.equal(eth0?.peerIndex, 4);
+    assert.equal(eth0?.peerNsid, 0);
+    assert.equal(vx?.up, false);
+    assert.equal(vx?.master, "br0");
+    assert.equal(vx?.isolated, false);
+    assert.deepEqual(vx?.vxlan, {
+      vni: 4097,
+      port: 4789,
+      local: "198.18.0.1",
+      underlay: "",
+      learning: false,
+      proxy: true,
+    });
+    assert.equal(g?.isolated, true);
+    assert.equal(g?.alias, "x");
+  });
+
+  it("reads namespace ids, keeping only named ones", () => {
+    assert.deepEqual(parseNsids([{ nsid: 0, name: "xb" }, { nsid: 1 }]), new Map([[0, "xb"]]));
+  });
+
+  it("reads routes someone added, not the kernel's connected ones", () => {
+    const routes = [
+      { type: "unicast", dst: "default", gateway: "172.18.0.1", dev: "gw0", protocol: "boot" },
+      { type: "unicast", dst: "10.0.1.0/24", dev: "eth0", protocol: "kernel", prefsrc: "10.0.1.3" },
+    ];
+    assert.deepEqual(parseRoutes(routes), [{ dst: "default", via: "172.18.0.1", dev: "gw0" }]);
+  });
+
+  it("reads permanent neighbours and VTEP FDB entries only", () => {
+    assert.deepEqual(
+      parseNeigh([
+        { dst: "10.0.1.9", dev: "vxlan0", lladdr: "02:42:0a:00:01:09", state: ["PERMANENT"] },
+        { dst: "10.0.1.2", dev: "br0", lladdr: "02:42:0a:00:01:02", state: ["REACHABLE"] },
+      ]),
+      [{ dev: "vxlan0", ip: "10.0.1.9", mac: "02:42:0a:00:01:09" }],
+    );
+    assert.deepEqual(
+      parseFdb([
+        {
+          mac: "fe:62:8d:ad:85:e8",
+          ifname: "vxlan0",
+          flags: [],
+          master: "br0",
+          state: "permanent",
+        },
+        {
+          mac: "02:42:0a:00:01:09",
+          ifname: "vxlan0",
+          dst: "198.18.0.2",
+          flags: ["self"],
+          state: "permanent",
+        },
+        { mac: "33:33:00:00:00:01", ifname: "br0", flags: ["self"], state: "permanent" },
+      ]),
+      [{ dev: "vxlan0", mac: "02:42:0a:00:01:09", dst: "198.18.0.2" }],
+    );
+  });
+
+  it("reads IPv4 forwarding of 'all'", () => {
+    const conf = (on: boolean) => [
+      { family: "inet", interface: "lo", forwarding: !on },
+      { family: "inet", interface: "all", forwarding: on },
+      { family: "inet6", interface: "all", forwarding: !on },
+    ];
+    assert.equal(parseForwarding(conf(true)), true);
+    assert.equal(parseForwarding(conf(false)), false);
+  });
+
+  it("reads nft chains as nft prints them", () => {
+    const text = [
+      "table ip swarmnet {",
+      "\tchain forward {",
+      "\t\ttype filter hook forward priority filter; policy accept;",
+      '\t\tiifname "docker_gwbridge" oifname "docker_gwbridge" drop',
+      "\t}",
+      "",
+      "\tchain postrouting {",
+      "\t\ttype nat hook postrouting priority srcnat; policy accept;",
+      '\t\tip saddr 172.18.0.0/16 oifname != "docker_gwbridge" masquerade',
+      "\t}",
+      "}",
+      "",
+    ].join("\n");
+    assert.deepEqual(parseNftTable(text), {
+      family: "ip",
+      name: "swarmnet",
+      chains: [
+        {
+          name: "forward",
+          type: "filter",
+          hook: "forward",
+          priority: "filter",
+          policy: "accept",
+          rules: ['iifname "docker_gwbridge" oifname "docker_gwbridge" drop'],
+        },
+        {
+          name: "postrouting",
+          type: "nat",
+          hook: "postrouting",
+          priority: "srcnat",
+          policy: "accept",
+          rules: ['ip saddr 172.18.0.0/16 oifname != "docker_gwbridge" masquerade'],
+        },
+      ],
+    });
+  });
+});
