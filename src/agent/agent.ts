@@ -139,6 +139,12 @@ export class Agent {
           reports.push({ taskId: o.id, state: "running", message: "started" });
         continue;
       }
+      const ended = this.runtime.exitOf(o.id);
+      if (ended) {
+        // It already ran and ended (a report may have crossed this view): say so again, never restart it.
+        reports.push(exitReport(o.id, ended.code, ended.signal, false));
+        continue;
+      }
       try {
         this.runtime.start({
           id: o.id,
@@ -156,24 +162,16 @@ export class Agent {
         });
       }
     }
+    // Forget what ended and is no longer in the view (logs were shipped when it ended).
+    const inView = new Set(owners.map((o) => o.id));
+    for (const id of this.runtime.knownIds()) {
+      if (!inView.has(id) && !this.runtime.get(id)) this.runtime.forget(id);
+    }
     if (reports.length) await this.call("POST", "/v1/agent/status", reports);
   }
 
   private onExit(id: string, code: number | null, signal: string | null): void {
-    const stopped = this.stopping.delete(id);
-    const report: Report = stopped
-      ? { taskId: id, state: "shutdown", message: "shutdown" }
-      : code === 0
-        ? { taskId: id, state: "complete", message: "finished" }
-        : {
-            taskId: id,
-            state: "failed",
-            message: "started",
-            err:
-              code === null
-                ? `task: ended (${signal ?? "exit status unknown"})`
-                : `task: non-zero exit (${code})`,
-          };
+    const report = exitReport(id, code, signal, this.stopping.delete(id));
     void this.shipper
       .flush([id])
       .finally(() =>
@@ -190,4 +188,19 @@ export class Agent {
     this.shipper.stop();
     this.runtime.close();
   }
+}
+
+function exitReport(
+  taskId: string,
+  code: number | null,
+  signal: string | null,
+  stopped: boolean,
+): Report {
+  if (stopped) return { taskId, state: "shutdown", message: "shutdown" };
+  if (code === 0) return { taskId, state: "complete", message: "finished" };
+  const err =
+    code === null
+      ? `task: ended (${signal ?? "exit status unknown"})`
+      : `task: non-zero exit (${code})`;
+  return { taskId, state: "failed", message: "started", err };
 }

@@ -70,6 +70,8 @@ export class TaskRuntime {
   private emitExit(id: string, code: number | null, signal: string | null): void {
     if (!this.running.delete(id)) return;
     rmSync(join(this.dir, id, "pid.json"), { force: true });
+    // A task runs once: its id is never started again, even by a restarted agent.
+    writeFileSync(join(this.dir, id, "exit.json"), JSON.stringify({ code, signal }));
     for (const l of this.listeners) l(id, code, signal);
   }
 
@@ -101,6 +103,17 @@ export class TaskRuntime {
       }
     }, ADOPTED_POLL_MS);
     this.poller.unref();
+  }
+
+  /** How a task that already ran ended, if it did. */
+  exitOf(id: string): { code: number | null; signal: string | null } | undefined {
+    const file = join(this.dir, id, "exit.json");
+    return existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : undefined;
+  }
+
+  /** Every task the runtime has a directory for (running or ended). */
+  knownIds(): string[] {
+    return readdirSync(this.dir);
   }
 
   get(id: string): TaskProcess | undefined {
