@@ -15,9 +15,9 @@ export class ControlError extends Error {
 
 export function splitAddr(addr: string): { host: string; port: number } {
   const m = /^(.*):(\d+)$/.exec(addr);
-  if (!m || !m[1])
-    throw new ControlError(0, `invalid manager address "${addr}": expected HOST:PORT`);
-  return { host: m[1].replace(/^\[|\]$/g, ""), port: Number(m[2]) };
+  const host = m?.[1];
+  if (!host) throw new ControlError(0, `invalid manager address "${addr}": expected HOST:PORT`);
+  return { host: host.replace(/^\[|\]$/g, ""), port: Number(m[2]) };
 }
 
 export function controlCall<T>(
