@@ -22,6 +22,7 @@ export interface DaemonOptions {
 
 export interface RunningDaemon {
   manager: Manager;
+  runtime: NodeRuntime;
   address: string;
   close(): Promise<void>;
 }
@@ -74,6 +75,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   );
   return {
     manager,
+    runtime,
     address,
     async close() {
       await runtime.close();
