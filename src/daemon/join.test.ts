@@ -103,6 +103,19 @@ describe("joining over mutual TLS", () => {
     );
   });
 
+  it("refuses a rotated (revoked) token", async () => {
+    const old = tokens.worker;
+    await daemon.manager.rotateJoinToken("worker");
+    const fresh = daemon.manager.state.cluster!.joinTokens.worker;
+    assert.notEqual(fresh, old);
+    await assert.rejects(
+      joinCluster({ managerAddr: manager, token: old, hostname: "w5" }),
+      /A valid join token is necessary to join this cluster/,
+    );
+    await joinCluster({ managerAddr: manager, token: fresh, hostname: "w6" });
+    tokens = daemon.manager.state.cluster!.joinTokens;
+  });
+
   it("refuses joining as a manager for now, clearly", async () => {
     await assert.rejects(
       joinCluster({ managerAddr: manager, token: tokens.manager, hostname: "m2" }),

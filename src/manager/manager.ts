@@ -31,6 +31,7 @@ import {
   type NodeCredentials,
   privateKeyToPem,
   rootCaToPem,
+  rotateJoinToken,
 } from "../pki/index.ts";
 import type { Store } from "../store/store.ts";
 import { Allocator } from "./allocator.ts";
@@ -188,6 +189,14 @@ export class Manager {
       };
       return { nodeId: node.id, cluster, credentials };
     }, false);
+  }
+
+  /** Replaces a join token: nodes joining with the old one are refused from now on. */
+  async rotateJoinToken(role: "worker" | "manager"): Promise<void> {
+    await this.transact((tx) => {
+      const c = tx.state.cluster!;
+      tx.put("cluster", { ...c, joinTokens: rotateJoinToken(c.joinTokens, role, c.ca.certPem) });
+    });
   }
 
   /** Leaves the swarm; on the last manager this erases the cluster, so it needs force. */

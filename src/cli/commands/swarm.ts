@@ -189,11 +189,18 @@ export const joinToken: Command = {
   name: "join-token",
   synopsis: "worker|manager",
   summary: "Print the token that joins a node to the swarm",
-  flags: [{ name: "quiet", short: "q", kind: "bool", help: "Only display token" }],
+  flags: [
+    { name: "quiet", short: "q", kind: "bool", help: "Only display token" },
+    { name: "rotate", kind: "bool", help: "Rotate join token (the old one stops working at once)" },
+  ],
   async run(ctx, args) {
     const role = args.positionals[0];
     if (role !== "worker" && role !== "manager")
       throw invalid("unknown role: expected worker or manager");
+    if (args.flags.rotate) {
+      await ctx.client.call("POST", `/v1/swarm/rotate-token?role=${role}`);
+      if (!args.flags.quiet) ctx.out(`Successfully rotated ${role} join token.\n`);
+    }
     const cluster = await ctx.client.call<Cluster>("GET", "/v1/swarm");
     const token = cluster.joinTokens[role];
     if (args.flags.quiet) {

@@ -95,6 +95,13 @@ export function nativeRoutes(
     await hooks.initialized(nodeId, credentials);
     return { status: 201, body: { nodeId } };
   });
+  r.on("POST", "/v1/swarm/rotate-token", async (req) => {
+    requireManager();
+    const role = req.query.get("role");
+    if (role !== "worker" && role !== "manager") throw invalid("role must be worker or manager");
+    await manager.rotateJoinToken(role);
+    return undefined;
+  });
   r.on("POST", "/v1/swarm/join", async (req) => {
     const body = (req.body ?? {}) as JoinOptions;
     if (typeof body !== "object") throw invalid("the request body must be a JSON object");
