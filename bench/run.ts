@@ -7,7 +7,7 @@ import { cpus, release, totalmem } from "node:os";
 import { join } from "node:path";
 import type { Benchmark, BenchResult } from "./types.ts";
 
-const modules = ["./ipam.bench.ts", "./api.bench.ts"];
+const modules = ["./ipam.bench.ts", "./api.bench.ts", "./dataplane.bench.ts"];
 
 function commit(): string {
   try {
