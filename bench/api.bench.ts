@@ -75,9 +75,9 @@ async function apiRun(): Promise<BenchResult> {
   const daemon = spawn(
     bin,
     ["daemon", "--data-dir", join(dir, "data"), "--host", `unix://${socketPath}`],
-    {
-      stdio: "ignore",
-    },
+    // Control plane only: without SWARMNET_AGENT=0 a root daemon's agent would
+    // build all 10,000 tasks' sandboxes in this machine's own namespace.
+    { stdio: "ignore", env: { ...process.env, SWARMNET_AGENT: "0" } },
   );
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   try {

@@ -19,7 +19,7 @@
 //                      split into manager, agent and kernel time.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { request } from "node:http";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,8 +33,10 @@ import type { LabNodeState, LabState } from "../src/lab/state.ts";
 import type { Benchmark, BenchResult } from "./types.ts";
 
 const IPERF_SECONDS = 5;
-/** Rounds of (swarmnet, raw) measurements, alternating which goes first. */
-const ROUNDS = 5;
+/** Rounds of (swarmnet, raw) measurements, alternating which goes first.
+ * One round's ratio varies by ~8% on a shared 2-core machine; BENCH_ROUNDS=N
+ * narrows the median (each round costs ~12 s). */
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS) || 5);
 const RR_COUNT = 2000;
 const RR_WARMUP = 200;
 const RR_PORT = 7777;
@@ -48,17 +50,37 @@ const NODE = process.execPath;
 /** Cleanups of what is being built right now, run on SIGINT/SIGTERM too. */
 const pending = new Set<() => Promise<void>>();
 let signalled = false;
-async function onSignal(sig: NodeJS.Signals): Promise<void> {
+/** Aborted on SIGINT/SIGTERM: kills the commands in flight and refuses new ones
+ * (every command that builds or measures takes it; the cleanups do not). */
+const interrupt = new AbortController();
+const stopped = { signal: interrupt.signal };
+function onSignal(sig: NodeJS.Signals): void {
   if (signalled) return;
   signalled = true;
+  interrupt.abort();
   process.stderr.write(`\n${sig}: removing what the benchmark made...\n`);
-  for (const c of [...pending].reverse()) await c().catch(() => {});
-  process.exit(130);
+  void (async () => {
+    for (const c of [...pending].reverse()) await c().catch(() => {});
+    process.exit(130);
+  })();
 }
 
-/** Runs fn, then cleanup — also when fn throws or the process is interrupted. */
+/** The first call runs f; every later call (the signal handler's, or the
+ * normal path's) waits for that same run. */
+function once(f: () => Promise<void>): () => Promise<void> {
+  let p: Promise<void> | undefined;
+  return () => {
+    p ??= f();
+    return p;
+  };
+}
+
+/** Runs fn, then cleanup — also when fn throws or the process is interrupted.
+ * cleanup must work on whatever part fn got to make. */
 async function guarded<T>(cleanup: () => Promise<void>, fn: () => Promise<T>): Promise<T> {
-  pending.add(cleanup);
+  if (signalled) throw new Error("interrupted");
+  const c = once(cleanup);
+  pending.add(c);
   if (pending.size === 1) {
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
@@ -66,12 +88,15 @@ async function guarded<T>(cleanup: () => Promise<void>, fn: () => Promise<T>): P
   try {
     return await fn();
   } finally {
-    pending.delete(cleanup);
-    if (pending.size === 0) {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+    try {
+      await c();
+    } finally {
+      pending.delete(c);
+      if (pending.size === 0) {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
     }
-    await cleanup();
   }
 }
 
@@ -157,7 +182,7 @@ async function iperf(clientNs: string, addr: string): Promise<IperfResult> {
         String(IPERF_SECONDS),
         "-J",
       ]),
-      { timeoutMs: (IPERF_SECONDS + 20) * 1000 },
+      { timeoutMs: (IPERF_SECONDS + 20) * 1000, ...stopped },
     );
     try {
       const j = JSON.parse(r.stdout) as {
@@ -201,7 +226,7 @@ async function pingPong(clientNs: string, addr: string): Promise<RrResult> {
         String(RR_COUNT),
         String(RR_WARMUP),
       ]),
-      { timeoutMs: 60_000 },
+      { timeoutMs: 60_000, ...stopped },
     );
     try {
       const j = JSON.parse(r.stdout) as RrResult & { error?: string };
@@ -244,18 +269,17 @@ async function removeNamespaces(
   if (left.length) throw new Error(`namespaces not removed: ${left.join(" ")}`);
 }
 
-interface RawPair {
-  /** Client and server endpoint namespaces and the server's address. */
-  clientNs: string;
-  serverNs: string;
-  serverAddr: string;
+interface RawPlan {
+  /** Makes the namespaces; resolves to the client and server endpoints. */
+  build: () => Promise<Path>;
+  /** Removes whatever of it exists (safe before, during and after build). */
   remove: () => Promise<void>;
 }
 
 const RAW_MTU = 1450;
 
-/** An endpoint namespace `ep` whose eth0 is the peer of `port` in `bridgeNs`, as the agent makes a sandbox leg. */
-function endpointLines(bridgeNs: string, port: string, ep: string, ip: string) {
+/** Lines for an endpoint namespace `ep` whose eth0 is the peer of `port` on the bridge br0, as the agent makes a sandbox leg. */
+function endpointLines(port: string, ep: string, ip: string) {
   return {
     bridge: [
       `link add name ${port} type veth peer name eth0 netns ${ep}`,
@@ -270,7 +294,6 @@ function endpointLines(bridgeNs: string, port: string, ep: string, ip: string) {
       `addr add ${ip}/24 dev eth0`,
       "link set dev eth0 up",
     ],
-    bridgeNs,
   };
 }
 
@@ -282,7 +305,7 @@ function endpointLines(bridgeNs: string, port: string, ep: string, ip: string) {
  * namespace per host; the other endpoint's MAC/IP as static FDB and
  * neighbour entries.
  */
-async function rawOverlay(prefix: string): Promise<RawPair> {
+function rawOverlay(prefix: string): RawPlan {
   const ul = `${prefix}raw-ul`;
   const hosts = [1, 2].map((i) => ({
     host: `${prefix}raw-h${i}`,
@@ -298,8 +321,8 @@ async function rawOverlay(prefix: string): Promise<RawPair> {
       ...hosts.map((h) => [h.net, "vep0"] as [string, string]),
       ...hosts.map((_, i) => [ul, `h${i + 1}`] as [string, string]),
     ]);
-  try {
-    await ipBatch(namespaces.map((ns) => `netns add ${ns}\n`).join(""));
+  const build = async (): Promise<Path> => {
+    await ipBatch(namespaces.map((ns) => `netns add ${ns}\n`).join(""), stopped);
     const ulLines = ["link add name br0 type bridge", "link set br0 up"];
     for (const [i, h] of hosts.entries()) {
       ulLines.push(
@@ -308,7 +331,7 @@ async function rawOverlay(prefix: string): Promise<RawPair> {
         `link set h${i + 1} up`,
       );
     }
-    await ipBatch(`${ulLines.join("\n")}\n`, { netns: ul });
+    await ipBatch(`${ulLines.join("\n")}\n`, { netns: ul, ...stopped });
     for (const [i, h] of hosts.entries()) {
       const other = hosts[1 - i]!;
       await ipBatch(
@@ -319,10 +342,10 @@ async function rawOverlay(prefix: string): Promise<RawPair> {
           `link add name vxlan0 netns ${h.net} type vxlan id 4097 dstport 4789 local ${h.hostIp} nolearning proxy`,
           "",
         ].join("\n"),
-        { netns: h.host },
+        { netns: h.host, ...stopped },
       );
-      await mustRun(nsArgv(h.host, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]));
-      const e = endpointLines(h.net, "vep0", h.ep, h.ip);
+      await mustRun(nsArgv(h.host, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]), stopped);
+      const e = endpointLines("vep0", h.ep, h.ip);
       await ipBatch(
         [
           "link add name br0 type bridge",
@@ -336,7 +359,7 @@ async function rawOverlay(prefix: string): Promise<RawPair> {
           `neigh replace ${other.ip} lladdr ${mac(other.ip)} dev vxlan0 nud permanent`,
           "",
         ].join("\n"),
-        { netns: h.net },
+        { netns: h.net, ...stopped },
       );
       await mustRun(
         [
@@ -353,19 +376,17 @@ async function rawOverlay(prefix: string): Promise<RawPair> {
           "self",
           "permanent",
         ],
-        {},
+        stopped,
       );
-      await ipBatch(`${e.endpoint.join("\n")}\n`, { netns: h.ep });
+      await ipBatch(`${e.endpoint.join("\n")}\n`, { netns: h.ep, ...stopped });
     }
-    return { clientNs: hosts[0]!.ep, serverNs: hosts[1]!.ep, serverAddr: hosts[1]!.ip, remove };
-  } catch (err) {
-    await remove();
-    throw err;
-  }
+    return { clientNs: hosts[0]!.ep, serverNs: hosts[1]!.ep, serverAddr: hosts[1]!.ip };
+  };
+  return { build, remove };
 }
 
 /** Same node's baseline: one namespace with br0 (10.98.0.1/24, MTU 1450) and two endpoints on veths. */
-async function rawBridge(prefix: string): Promise<RawPair> {
+function rawBridge(prefix: string): RawPlan {
   const br = `${prefix}raw-br`;
   const eps = [1, 2].map((i) => ({ ns: `${prefix}raw-ep${i}`, ip: `10.98.0.${i + 1}` }));
   const namespaces = [br, ...eps.map((e) => e.ns)];
@@ -374,9 +395,9 @@ async function rawBridge(prefix: string): Promise<RawPair> {
       namespaces,
       eps.map((_, i) => [br, `vep${i}`] as [string, string]),
     );
-  try {
-    await ipBatch(namespaces.map((ns) => `netns add ${ns}\n`).join(""));
-    const lines = eps.map((e, i) => endpointLines(br, `vep${i}`, e.ns, e.ip));
+  const build = async (): Promise<Path> => {
+    await ipBatch(namespaces.map((ns) => `netns add ${ns}\n`).join(""), stopped);
+    const lines = eps.map((e, i) => endpointLines(`vep${i}`, e.ns, e.ip));
     await ipBatch(
       [
         "link add name br0 type bridge",
@@ -386,16 +407,14 @@ async function rawBridge(prefix: string): Promise<RawPair> {
         "link set dev br0 up",
         "",
       ].join("\n"),
-      { netns: br },
+      { netns: br, ...stopped },
     );
     for (const [i, e] of eps.entries()) {
-      await ipBatch(`${lines[i]!.endpoint.join("\n")}\n`, { netns: e.ns });
+      await ipBatch(`${lines[i]!.endpoint.join("\n")}\n`, { netns: e.ns, ...stopped });
     }
-    return { clientNs: eps[0]!.ns, serverNs: eps[1]!.ns, serverAddr: eps[1]!.ip, remove };
-  } catch (err) {
-    await remove();
-    throw err;
-  }
+    return { clientNs: eps[0]!.ns, serverNs: eps[1]!.ns, serverAddr: eps[1]!.ip };
+  };
+  return { build, remove };
 }
 
 // ---------------------------------------------------------------- the lab
@@ -408,6 +427,21 @@ interface Lab {
   api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
 }
 
+/** Processes whose environment has SWARMNET_NETNS_PREFIX starting with `prefix`. */
+function labProcesses(prefix: string): number[] {
+  const found: number[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+    try {
+      const env = readFileSync(`/proc/${p}/environ`, "utf8").split("\0");
+      if (env.some((e) => e.startsWith(`SWARMNET_NETNS_PREFIX=${prefix}`))) found.push(Number(p));
+    } catch {
+      // gone meanwhile, or a kernel thread
+    }
+  }
+  return found;
+}
+
 async function withLab<T>(prefix: string, fn: (lab: Lab) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), "swarmnet-bench-lab-"));
   const config: LabConfig = {
@@ -415,15 +449,34 @@ async function withLab<T>(prefix: string, fn: (lab: Lab) => Promise<T>): Promise
     stateDir: join(dir, "state"),
     labDir: join(dir, "lab"),
   };
+  // An interrupted labUp removes what it made itself: let it finish first.
+  let upSettled: Promise<void> = Promise.resolve();
   return guarded(
     async () => {
+      await upSettled;
       await labDown(config).catch((err: Error) =>
         process.stderr.write(`lab down (${prefix}): ${err.message}\n`),
       );
+      // labDown lists the namespaces whose processes it stops before it stops
+      // the daemons; a task an agent starts meanwhile (a failure right after
+      // `service create`) outlives it. The lab's daemons and tasks all carry
+      // SWARMNET_NETNS_PREFIX=sn-<our prefix>node<i>-, so find them by that.
+      const stray = labProcesses(`sn-${prefix}`);
+      if (stray.length) {
+        process.stderr.write(
+          `lab down (${prefix}) left ${stray.length} process(es); stopping them\n`,
+        );
+        await stopProcesses(stray, 2000);
+      }
       rmSync(dir, { recursive: true, force: true });
     },
     async () => {
-      const state = await labUp({ config, nodes: 3 });
+      const up = labUp({ config, nodes: 3, ...stopped });
+      upSettled = up.then(
+        () => {},
+        () => {},
+      );
+      const state = await up;
       const manager = state.nodes[0]!;
       const socketPath = manager.host.replace(/^unix:\/\//, "");
       const lab: Lab = {
@@ -438,6 +491,7 @@ async function withLab<T>(prefix: string, fn: (lab: Lab) => Promise<T>): Promise
           mustRun(cliArgv(args), {
             env: { ...process.env, SWARMNET_HOST: manager.host },
             timeoutMs: 120_000,
+            ...stopped,
           }),
         api: (method, path, body) => apiCall(socketPath, method, path, body),
       };
@@ -608,20 +662,21 @@ async function taskPair(lab: Lab, serverNode: string, clientNode: string): Promi
 
 async function throughputRun(
   serverNode: string,
-  makeRaw: (prefix: string) => Promise<RawPair>,
+  makeRaw: (prefix: string) => RawPlan,
   what: string,
 ): Promise<BenchResult> {
   const prefix = uniquePrefix();
   return withLab(prefix, async (lab) => {
     const swarm = await taskPair(lab, serverNode, "node1");
-    const raw = await makeRaw(prefix);
+    const plan = makeRaw(prefix);
     const children = new Set<ChildProcess>();
     return guarded(
       async () => {
         await killAll(children);
-        await raw.remove();
+        await plan.remove();
       },
       async () => {
+        const raw = await plan.build();
         // The iperf3 server of the swarmnet path is the task itself.
         startIn(raw.serverNs, ["iperf3", "-s", "-p", String(IPERF_PORT)], children);
         startIn(raw.serverNs, [NODE, "-e", ECHO_SERVER, String(RR_PORT)], children);

@@ -35,5 +35,9 @@ export async function applyKernelState(
   const plan = diff(observed, desired);
   if (plan.steps.length === 0) return;
   log(`agent: applying ${plan.steps.length} kernel change(s)\n${describePlan(plan)}`);
+  const started = performance.now();
   await apply(plan);
+  log(
+    `agent: applied ${plan.steps.length} kernel change(s) in ${Math.round(performance.now() - started)} ms`,
+  );
 }

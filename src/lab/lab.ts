@@ -253,14 +253,22 @@ export async function labUp(opts: UpOptions): Promise<LabState> {
 
 /** Stops every process in the given namespaces: first the node daemons (by
  * their pid files, so they close cleanly), then whatever else lives there. */
-async function stopLabProcesses(state: LabState, namespaces: string[]): Promise<number[]> {
-  const inodes = new Set(namespaces.map(netnsInode).filter((i): i is number => i !== undefined));
+async function stopLabProcesses(
+  state: LabState,
+  names: Parameters<typeof namespacesToDelete>[0],
+): Promise<number[]> {
+  const namespacesBefore = namespacesToDelete(names, await listNetns());
+  const inodes = new Set(
+    namespacesBefore.map(netnsInode).filter((i): i is number => i !== undefined),
+  );
   const daemons = state.nodes
     .flatMap((n) => [readPidFile(n.pidFile), n.daemonPid])
     .filter((p): p is number => p !== null && inNetns(p, inodes));
   await stopProcesses(daemons);
   let left: number[] = [];
   for (let round = 0; round < 3; round++) {
+    // Listed again each round: an agent may have made sandboxes (and started tasks) until it stopped.
+    const namespaces = namespacesToDelete(names, await listNetns());
     const pids = (await Promise.all(namespaces.map(netnsPids)))
       .flat()
       .filter((p) => p !== process.pid && p !== process.ppid && alive(p));
@@ -280,10 +288,9 @@ async function stopLabProcesses(state: LabState, namespaces: string[]): Promise<
 export async function teardown(state: LabState, log: Log): Promise<string[]> {
   const problems: string[] = [];
   const names = { underlayNs: state.underlay.netns, nodes: state.nodes };
-  let existing = await listNetns();
-  const left = await stopLabProcesses(state, namespacesToDelete(names, existing));
+  const left = await stopLabProcesses(state, names);
   if (left.length) problems.push(`processes still running: ${left.join(", ")}`);
-  existing = await listNetns(); // agents may have made more before they stopped
+  const existing = await listNetns(); // agents may have made more before they stopped
   const doomed = namespacesToDelete(names, existing);
   if (doomed.length) log(`Removing namespaces: ${doomed.join(" ")}`);
   if (existing.includes(state.underlay.netns)) {
