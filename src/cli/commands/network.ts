@@ -4,15 +4,9 @@ import { invalid } from "../../core/errors.ts";
 import { shortId } from "../../core/ids.ts";
 import type { Network } from "../../core/model.ts";
 import { ApiError } from "../client.ts";
-import {
-  type Command,
-  FORMAT_FLAGS,
-  need,
-  outputFormat,
-  printObjects,
-  printRows,
-} from "../context.ts";
+import { type Command, FORMAT_FLAGS, need, outputFormat, printRows } from "../context.ts";
 import { keyValues } from "../flags.ts";
+import { eachArg, inspectCommand } from "./each.ts";
 
 export const networkCreate: Command = {
   name: "network create",
@@ -120,55 +114,14 @@ export const networkLs: Command = {
   },
 };
 
-/** Runs one API call per argument, prints each error, carries on, and fails if any failed (as Docker does). */
-export async function eachArg(
-  ctx: Parameters<Command["run"]>[0],
-  refs: string[],
-  fn: (ref: string) => Promise<void>,
-  notFound?: (ref: string) => string,
-): Promise<number> {
-  let failed = false;
-  for (const ref of refs) {
-    try {
-      await fn(ref);
-    } catch (err) {
-      if (!(err instanceof ApiError) || err.code === "UNREACHABLE") throw err;
-      failed = true;
-      ctx.err(
-        err.status === 404 && notFound
-          ? notFound(ref)
-          : `Error response from daemon: ${err.message}`,
-      );
-    }
-  }
-  return failed ? 1 : 0;
-}
-
-export const networkInspect: Command = {
-  name: "network inspect",
+export const networkInspect = inspectCommand({
+  noun: "network",
   synopsis: "[OPTIONS] NETWORK [NETWORK...]",
   summary: "Display detailed information on one or more networks",
-  flags: FORMAT_FLAGS,
-  async run(ctx, args) {
-    need(args, 1, "NETWORK", this.name);
-    const fmt = outputFormat(args);
-    const found: unknown[] = [];
-    const code = await eachArg(
-      ctx,
-      args.positionals,
-      async (ref) => {
-        found.push(
-          dockerNetwork(
-            await ctx.client.call<Network>("GET", `/v1/networks/${encodeURIComponent(ref)}`),
-          ),
-        );
-      },
-      (ref) => `Error: No such network: ${ref}`,
-    );
-    printObjects(ctx, fmt, found);
-    return code;
-  },
-};
+  notFound: (ref) => `Error: No such network: ${ref}`,
+  fetch: async (ctx, ref) =>
+    dockerNetwork(await ctx.client.call<Network>("GET", `/v1/networks/${encodeURIComponent(ref)}`)),
+});
 
 export const networkRm: Command = {
   name: "network rm",

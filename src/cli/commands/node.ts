@@ -2,19 +2,11 @@ import { dockerNode } from "../../core/docker-shape.ts";
 import { invalid } from "../../core/errors.ts";
 import type { Node } from "../../core/model.ts";
 import { VERSION } from "../../version.ts";
-import {
-  type Command,
-  FORMAT_FLAGS,
-  need,
-  outputFormat,
-  printObjects,
-  printRows,
-} from "../context.ts";
+import { type Command, FORMAT_FLAGS, need, outputFormat, printRows } from "../context.ts";
 import { keyValues } from "../flags.ts";
-import { eachArg } from "./network.ts";
+import { capitalize, eachArg, inspectCommand } from "./each.ts";
 
 type NodeRow = Node & { self: boolean };
-const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 export const nodeLs: Command = {
   name: "node ls",
@@ -34,8 +26,8 @@ export const nodeLs: Command = {
       ID: n.id,
       Self: n.self,
       Hostname: n.hostname,
-      Status: cap(n.state),
-      Availability: cap(n.availability),
+      Status: capitalize(n.state),
+      Availability: capitalize(n.availability),
       ManagerStatus: n.role === "manager" ? (n.leader ? "Leader" : "Reachable") : "",
       EngineVersion: VERSION,
     }));
@@ -56,36 +48,22 @@ export const nodeLs: Command = {
   },
 };
 
-export const nodeInspect: Command = {
-  name: "node inspect",
+export const nodeInspect = inspectCommand({
+  noun: "node",
   synopsis: "[OPTIONS] self|NODE [NODE...]",
   summary: "Display detailed information on one or more nodes",
-  flags: FORMAT_FLAGS,
-  async run(ctx, args) {
-    need(args, 1, "NODE", this.name);
-    const fmt = outputFormat(args);
-    const found: unknown[] = [];
-    const code = await eachArg(
-      ctx,
-      args.positionals,
-      async (ref) => {
-        let target = ref;
-        if (ref === "self")
-          target = (await ctx.client.call<{ swarm: { nodeId: string } }>("GET", "/v1/info")).swarm
-            .nodeId;
-        found.push(
-          dockerNode(
-            await ctx.client.call<Node>("GET", `/v1/nodes/${encodeURIComponent(target)}`),
-            VERSION,
-          ),
-        );
-      },
-      (ref) => `Error: No such node: ${ref}`,
+  notFound: (ref) => `Error: No such node: ${ref}`,
+  fetch: async (ctx, ref) => {
+    const target =
+      ref === "self"
+        ? (await ctx.client.call<{ swarm: { nodeId: string } }>("GET", "/v1/info")).swarm.nodeId
+        : ref;
+    return dockerNode(
+      await ctx.client.call<Node>("GET", `/v1/nodes/${encodeURIComponent(target)}`),
+      VERSION,
     );
-    printObjects(ctx, fmt, found);
-    return code;
   },
-};
+});
 
 export const nodeUpdate: Command = {
   name: "node update",

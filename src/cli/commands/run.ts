@@ -6,7 +6,7 @@ import { invalid } from "../../core/errors.ts";
 import type { Container } from "../../core/model.ts";
 import { type Command, type Ctx, need } from "../context.ts";
 import { keyValues } from "../flags.ts";
-import { eachArg } from "./network.ts";
+import { eachArg } from "./each.ts";
 
 type LogEntry = { task?: string; line: string; time: string };
 

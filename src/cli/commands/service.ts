@@ -4,18 +4,10 @@ import { invalid } from "../../core/errors.ts";
 import { shortId } from "../../core/ids.ts";
 import type { PortConfig, Service, ServiceSpec } from "../../core/model.ts";
 import { formatPort, parsePortFlag } from "../../core/ports.ts";
-import {
-  type Command,
-  type Ctx,
-  FORMAT_FLAGS,
-  need,
-  outputFormat,
-  printObjects,
-  printRows,
-} from "../context.ts";
+import { type Command, type Ctx, FORMAT_FLAGS, need, outputFormat, printRows } from "../context.ts";
 import { type FlagSpec, keyValues, type Parsed } from "../flags.ts";
 import { ago } from "../table.ts";
-import { eachArg } from "./network.ts";
+import { capitalize, eachArg, inspectCommand } from "./each.ts";
 import { waitForConvergence } from "./progress.ts";
 
 type ServiceRow = Service & { serviceStatus: { runningTasks: number; desiredTasks: number } };
@@ -188,8 +180,8 @@ export const servicePs: Command = {
       ID: shortId(t.id),
       Name: t.name.replace(/\.[0-9a-z]{25}$/, ""),
       Node: t.nodeHostname,
-      DesiredState: cap(t.desiredState),
-      CurrentState: `${cap(t.status.state)} ${ago(t.status.timestamp)}`,
+      DesiredState: capitalize(t.desiredState),
+      CurrentState: `${capitalize(t.status.state)} ${ago(t.status.timestamp)}`,
       Error: t.status.err || (t.status.state === "pending" ? `"${t.status.message}"` : ""),
       Addresses: t.networks.flatMap((n) => n.addresses),
     }));
@@ -210,35 +202,16 @@ export const servicePs: Command = {
   },
 };
 
-function cap(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1);
-}
-
-export const serviceInspect: Command = {
-  name: "service inspect",
+export const serviceInspect = inspectCommand({
+  noun: "service",
   synopsis: "[OPTIONS] SERVICE [SERVICE...]",
   summary: "Display detailed information on one or more services",
-  flags: FORMAT_FLAGS,
-  async run(ctx, args) {
-    need(args, 1, "SERVICE", this.name);
-    const fmt = outputFormat(args);
-    const found: unknown[] = [];
-    const code = await eachArg(
-      ctx,
-      args.positionals,
-      async (ref) => {
-        const s = await ctx.client.call<ServiceRow>(
-          "GET",
-          `/v1/services/${encodeURIComponent(ref)}`,
-        );
-        found.push(dockerService(s, s.serviceStatus));
-      },
-      (ref) => `Error: no such service: ${ref}`,
-    );
-    printObjects(ctx, fmt, found);
-    return code;
+  notFound: (ref) => `Error: no such service: ${ref}`,
+  fetch: async (ctx, ref) => {
+    const s = await ctx.client.call<ServiceRow>("GET", `/v1/services/${encodeURIComponent(ref)}`);
+    return dockerService(s, s.serviceStatus);
   },
-};
+});
 
 export const serviceRm: Command = {
   name: "service rm",
