@@ -3,17 +3,37 @@
 // with the node's data-path address for VXLAN), and the services whose VIPs
 // live there. The dispatcher streams this to the node's agent; the agent
 // renders kernel state from it. Pure: the same inputs give the same view.
-import type { Container, Network, Node, Service, Task } from "./model.ts";
+import {
+  type Container,
+  isTerminal,
+  type Network,
+  type Node,
+  type Service,
+  type Task,
+} from "./model.ts";
+
+export type EndpointKind = "task" | "container" | "ingress";
 
 export interface Endpoint {
   networkId: string;
-  /** Task or container id. */
+  kind: EndpointKind;
+  /** Task or container id; for the routing mesh's per-node ingress sandbox, `ingress-<nodeId>`. */
   ownerId: string;
+  /** "" for containers and ingress sandboxes. */
   serviceId: string;
   nodeId: string;
   /** CIDR notation. */
   address: string;
   dataPathAddr: string;
+  /** DNS names of this endpoint itself: a task's `<service>.<slot>.<id>` and
+   * `<service>.<slot>`, a container's name; empty for ingress sandboxes. */
+  names: string[];
+  /** Network aliases on this network (the service's for tasks, the container's own). */
+  aliases: string[];
+  /** Running and meant to run: in DNS and behind VIPs. A task leaves as soon as it is
+   * told to stop (before its process is gone) and enters once it runs, which is after
+   * its networking is ready. */
+  live: boolean;
 }
 
 export interface NodeView {
@@ -48,9 +68,10 @@ export function nodeView(input: ViewInputs): NodeView {
   const networks = input.networks.filter((n) => networkIds.has(n.id));
   const dataPath = new Map(input.nodes.map((n) => [n.id, n.dataPathAddr]));
   const endpoints: Endpoint[] = [];
-  const owners: { id: string; serviceId: string; nodeId: string; networks: Task["networks"] }[] = [
-    ...input.tasks,
-    ...input.containers.map((c) => ({ ...c, serviceId: "" })),
+  const servicesById = new Map(input.services.map((s) => [s.id, s] as const));
+  const owners: Owner[] = [
+    ...input.tasks.map((t) => taskOwner(t, servicesById.get(t.serviceId))),
+    ...input.containers.map(containerOwner),
   ];
   for (const owner of owners) {
     if (!owner.nodeId) continue;
@@ -59,11 +80,15 @@ export function nodeView(input: ViewInputs): NodeView {
       for (const address of att.addresses) {
         endpoints.push({
           networkId: att.networkId,
+          kind: owner.kind,
           ownerId: owner.id,
           serviceId: owner.serviceId,
           nodeId: owner.nodeId,
           address,
           dataPathAddr: dataPath.get(owner.nodeId) ?? "",
+          names: owner.names,
+          aliases: att.aliases,
+          live: owner.live,
         });
       }
     }
@@ -84,5 +109,55 @@ export function nodeView(input: ViewInputs): NodeView {
     networks,
     endpoints,
     services,
+  };
+}
+
+interface Owner {
+  kind: EndpointKind;
+  id: string;
+  serviceId: string;
+  nodeId: string;
+  networks: Task["networks"];
+  names: string[];
+  live: boolean;
+}
+
+/** Docker's task name: `<service>.<slot>.<id>`, or `<service>.<node id>.<id>` for global services. */
+export function taskName(service: Service, task: Task): string {
+  return task.slot > 0
+    ? `${service.spec.name}.${task.slot}.${task.id}`
+    : `${service.spec.name}.${task.nodeId}.${task.id}`;
+}
+
+function isLive(o: Pick<Task, "desiredState" | "status">): boolean {
+  return o.desiredState === "running" && o.status.state === "running" && !isTerminal(o.status.state);
+}
+
+function taskOwner(t: Task, service: Service | undefined): Owner {
+  const names: string[] = [];
+  if (service) {
+    names.push(taskName(service, t));
+    if (t.slot > 0) names.push(`${service.spec.name}.${t.slot}`);
+  }
+  return {
+    kind: "task",
+    id: t.id,
+    serviceId: t.serviceId,
+    nodeId: t.nodeId,
+    networks: t.networks,
+    names,
+    live: isLive(t),
+  };
+}
+
+function containerOwner(c: Container): Owner {
+  return {
+    kind: "container",
+    id: c.id,
+    serviceId: "",
+    nodeId: c.nodeId,
+    networks: c.networks,
+    names: [c.name],
+    live: isLive(c),
   };
 }

@@ -130,8 +130,3 @@ export function retireAll(tx: Tx, alloc: Allocator, serviceId: string): void {
   for (const t of tx.state.tasksOf(serviceId)) retireTask(tx, alloc, t, "remove");
 }
 
-export function taskName(service: Service, task: Task): string {
-  return task.slot > 0
-    ? `${service.spec.name}.${task.slot}.${task.id}`
-    : `${service.spec.name}.${task.nodeId}.${task.id}`;
-}

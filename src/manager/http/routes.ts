@@ -15,7 +15,7 @@ import {
 import type { Dispatcher } from "../dispatcher.ts";
 import type { LogBook } from "../logs.ts";
 import type { InitOptions, Manager } from "../manager.ts";
-import { taskName } from "../orchestrator.ts";
+import { taskName } from "../../core/node-view.ts";
 import { find, resolve } from "../resolve.ts";
 import { Router } from "./router.ts";
 
