@@ -130,7 +130,9 @@ export function taskName(service: Service, task: Task): string {
 }
 
 function isLive(o: Pick<Task, "desiredState" | "status">): boolean {
-  return o.desiredState === "running" && o.status.state === "running" && !isTerminal(o.status.state);
+  return (
+    o.desiredState === "running" && o.status.state === "running" && !isTerminal(o.status.state)
+  );
 }
 
 function taskOwner(t: Task, service: Service | undefined): Owner {

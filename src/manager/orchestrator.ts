@@ -129,4 +129,3 @@ export function reconcileService(
 export function retireAll(tx: Tx, alloc: Allocator, serviceId: string): void {
   for (const t of tx.state.tasksOf(serviceId)) retireTask(tx, alloc, t, "remove");
 }
-

@@ -3,6 +3,7 @@
 // today; the Docker-compatible API is a separate set of routes.
 import { invalid, NOT_MANAGER_MESSAGE, notFound, SwarmnetError } from "../../core/errors.ts";
 import { isTerminal, publicCluster, type Service, type Task } from "../../core/model.ts";
+import { taskName } from "../../core/node-view.ts";
 import type { JoinOptions } from "../../daemon/node-runtime.ts";
 import type { NodeCredentials } from "../../pki/index.ts";
 import {
@@ -15,7 +16,6 @@ import {
 import type { Dispatcher } from "../dispatcher.ts";
 import type { LogBook } from "../logs.ts";
 import type { InitOptions, Manager } from "../manager.ts";
-import { taskName } from "../../core/node-view.ts";
 import { find, resolve } from "../resolve.ts";
 import { Router } from "./router.ts";
 
