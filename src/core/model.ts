@@ -29,6 +29,10 @@ export interface Node extends Meta {
   message: string;
   labels: Record<string, string>;
   leader: boolean;
+  /** The node's own address on the ingress network (CIDR, "10.0.0.2/24"): Docker's
+   * "ingress-sbox" endpoint, through which the routing mesh reaches tasks on other
+   * nodes. Held while the node and the ingress network both exist. */
+  ingressAddr?: string;
 }
 
 export type NetworkDriver = "overlay" | "bridge" | "macvlan" | "host" | "null";

@@ -1,8 +1,11 @@
 // What one node must know to run its share of the cluster: its tasks, the
 // networks they attach to, every endpoint on those networks (on any node,
 // with the node's data-path address for VXLAN), and the services whose VIPs
-// live there. The dispatcher streams this to the node's agent; the agent
-// renders kernel state from it. Pure: the same inputs give the same view.
+// live there. While any service publishes a port in ingress mode, every node
+// also gets the ingress network, every node's ingress endpoint and every such
+// service: the routing mesh answers on all nodes. The dispatcher streams this
+// to the node's agent; the agent renders kernel state from it. Pure: the same
+// inputs give the same view.
 import {
   type Container,
   isTerminal,
@@ -65,6 +68,11 @@ export function nodeView(input: ViewInputs): NodeView {
   const networkIds = new Set<string>();
   for (const owner of [...tasks, ...containers])
     for (const att of owner.networks) networkIds.add(att.networkId);
+  // The routing mesh: once a port is published, every node accepts it and forwards
+  // it over the ingress network, tasks of its own or not.
+  const ingress = input.networks.find((n) => n.ingress);
+  const mesh = ingress !== undefined && input.services.some(publishesIngress);
+  if (mesh) networkIds.add(ingress.id);
   const networks = input.networks.filter((n) => networkIds.has(n.id));
   const dataPath = new Map(input.nodes.map((n) => [n.id, n.dataPathAddr]));
   const endpoints: Endpoint[] = [];
@@ -93,13 +101,34 @@ export function nodeView(input: ViewInputs): NodeView {
       }
     }
   }
+  if (mesh) {
+    for (const node of input.nodes) {
+      if (!node.ingressAddr) continue;
+      endpoints.push({
+        networkId: ingress.id,
+        kind: "ingress",
+        ownerId: `ingress-${node.id}`,
+        serviceId: "",
+        nodeId: node.id,
+        address: node.ingressAddr,
+        dataPathAddr: node.dataPathAddr,
+        names: [],
+        aliases: [],
+        live: true,
+      });
+    }
+  }
   endpoints.sort(
     (a, b) => a.networkId.localeCompare(b.networkId) || a.address.localeCompare(b.address),
   );
+  const localServices = new Set(tasks.map((t) => t.serviceId));
   const services = input.services.filter(
     (s) =>
       s.endpoint.virtualIps.some((v) => networkIds.has(v.networkId)) ||
-      s.spec.networks.some((n) => networkIds.has(n.target)),
+      s.spec.networks.some((n) => networkIds.has(n.target)) ||
+      // Every node serves the mesh's ports; a host-mode port only where a task runs.
+      publishesIngress(s) ||
+      (localServices.has(s.id) && s.endpoint.ports.some((p) => p.publishMode === "host")),
   );
   return {
     node: input.node,
@@ -110,6 +139,10 @@ export function nodeView(input: ViewInputs): NodeView {
     endpoints,
     services,
   };
+}
+
+function publishesIngress(s: Service): boolean {
+  return s.endpoint.ports.some((p) => p.publishMode === "ingress");
 }
 
 interface Owner {

@@ -18,6 +18,10 @@ export interface DaemonOptions {
   dataDir: string;
   host: HostAddress;
   log?: (line: string) => void;
+  /** `daemon --dns-upstream` ("IP[:PORT]"; [] for none): replaces the node's stored setting. */
+  dnsUpstreams?: string[];
+  /** Where the default DNS upstreams are read (default /etc/resolv.conf). */
+  resolvConf?: string;
 }
 
 export interface RunningDaemon {
@@ -40,19 +44,28 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     process.exit(70);
   });
   const dispatcher = new Dispatcher(manager);
-  const runtime = new NodeRuntime({ dataDir: opts.dataDir, manager, dispatcher, log });
+  const runtime = new NodeRuntime({
+    dataDir: opts.dataDir,
+    manager,
+    dispatcher,
+    log,
+    dnsUpstreams: opts.dnsUpstreams,
+    resolvConf: opts.resolvConf,
+  });
   const router = nativeRoutes(
     manager,
     dispatcher,
     { version: VERSION },
     {
-      initialized: (nodeId, creds) => runtime.initialized(nodeId, creds),
+      initialized: (nodeId, creds, dnsUpstreams) =>
+        runtime.initialized(nodeId, creds, dnsUpstreams),
       join: (o) => runtime.join(o),
       leave: () => runtime.leave(),
       get membership() {
         return runtime.membership;
       },
       logs: runtime.logs,
+      dns: () => runtime.dns(),
     },
   );
   const server = createServer((req, res) => void router.handle(req, res));

@@ -1,7 +1,8 @@
 // What a daemon runs besides the API: on a manager, the control port (joins,
 // agent streams, heartbeats); on every node that is part of a swarm, the
-// agent. It also knows how this node joined (swarm.json) and its TLS
-// credentials, so a restarted daemon comes back as the same node.
+// agent. It also knows how this node joined (swarm.json), its TLS
+// credentials and its own settings (node.json), so a restarted daemon comes
+// back as the same node.
 import { existsSync } from "node:fs";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import type { Server } from "node:https";
@@ -11,6 +12,7 @@ import { Agent } from "../agent/agent.ts";
 import { joinCluster } from "../agent/join-client.ts";
 import { kernelScope } from "../agent/kernel.ts";
 import { ControlError } from "../agent/manager-client.ts";
+import { checkDnsUpstreams, resolvConfNameservers } from "../core/dns-upstream.ts";
 import { invalid, SwarmnetError } from "../core/errors.ts";
 import { startControlServer } from "../manager/control-server.ts";
 import type { Dispatcher } from "../manager/dispatcher.ts";
@@ -37,7 +39,20 @@ export interface JoinOptions {
   remoteAddr: string;
   advertiseAddr?: string;
   dataPathAddr?: string;
+  /** `join --dns-upstream`: see NodeConfig. */
+  dnsUpstreams?: string[];
 }
+
+/** This host's own settings (kept in DATA_DIR/node.json), set by the flags of
+ * `init`, `join` and `daemon`. They belong to the host, not the swarm, so they
+ * outlive leaving it, as a daemon's configuration would. */
+export interface NodeConfig {
+  /** Resolvers the node's embedded DNS forwards other names to, as "IP:PORT";
+   * [] for none. Absent: the host's /etc/resolv.conf, read when the agent starts. */
+  dnsUpstreams?: string[];
+}
+
+export const RESOLV_CONF = "/etc/resolv.conf";
 
 /** The agent runs unless SWARMNET_AGENT=0 (control-plane-only daemons, as the CLI tests use) or without root. */
 export function agentEnabled(): boolean {
@@ -53,15 +68,24 @@ export class NodeRuntime {
   private readonly log: (line: string) => void;
   private control: Server | undefined;
   private agent: Agent | undefined;
+  /** `daemon --dns-upstream`, kept in node.json on resume. */
+  private readonly dnsUpstreamsFlag: string[] | undefined;
+  private readonly resolvConf: string;
   membership: Membership | undefined;
+  config: NodeConfig = {};
 
   constructor(opts: {
     dataDir: string;
     manager: Manager;
     dispatcher: Dispatcher;
     log: (line: string) => void;
+    dnsUpstreams?: string[];
+    /** Where the default upstreams come from (tests point it elsewhere). */
+    resolvConf?: string;
   }) {
     this.dataDir = opts.dataDir;
+    this.dnsUpstreamsFlag = checkDnsUpstreams(opts.dnsUpstreams);
+    this.resolvConf = opts.resolvConf ?? RESOLV_CONF;
     this.manager = opts.manager;
     this.dispatcher = opts.dispatcher;
     this.log = opts.log;
@@ -74,25 +98,68 @@ export class NodeRuntime {
     return join(this.dataDir, "swarm.json");
   }
 
+  private get configFile(): string {
+    return join(this.dataDir, "node.json");
+  }
+
   /** After a restart: come back as the node this data dir belongs to. */
   async resume(): Promise<void> {
     if (existsSync(this.membershipFile)) {
       this.membership = JSON.parse(await readFile(this.membershipFile, "utf8")) as Membership;
     }
+    if (existsSync(this.configFile)) this.config = await this.readConfig();
+    await this.configure(this.dnsUpstreamsFlag);
     const creds = await loadNodeCredentials(this.dataDir);
     if (!this.membership || !creds) return;
     if (this.membership.role === "manager" && this.manager.initialized)
       await this.startControl(creds);
-    this.startAgent(creds);
+    await this.startAgent(creds);
   }
 
-  /** Right after `init`: keep the credentials, open the control port, start the agent. */
-  async initialized(nodeId: string, credentials: NodeCredentials): Promise<void> {
+  /** Right after `init`: keep the credentials and settings, open the control port, start the agent. */
+  async initialized(
+    nodeId: string,
+    credentials: NodeCredentials,
+    dnsUpstreams?: string[],
+  ): Promise<void> {
+    await this.configure(dnsUpstreams);
     await saveNodeCredentials(this.dataDir, credentials);
     const managerAddr = this.manager.state.cluster!.managerAddr;
     await this.remember({ nodeId, role: "manager", managerAddr });
     await this.startControl(credentials);
-    this.startAgent(credentials);
+    await this.startAgent(credentials);
+  }
+
+  /** node.json as written by `configure`; a hand edit that broke it stops the daemon, clearly. */
+  private async readConfig(): Promise<NodeConfig> {
+    try {
+      const raw = JSON.parse(await readFile(this.configFile, "utf8")) as Record<string, unknown>;
+      const dnsUpstreams = checkDnsUpstreams(raw?.dnsUpstreams);
+      return dnsUpstreams ? { dnsUpstreams } : {};
+    } catch (err) {
+      throw new Error(`${this.configFile} is damaged: ${(err as Error).message}`);
+    }
+  }
+
+  /** Keeps upstreams a flag gave (undefined: no flag, the stored setting stays). */
+  private async configure(dnsUpstreams: string[] | undefined): Promise<void> {
+    if (dnsUpstreams === undefined) return;
+    this.config = { ...this.config, dnsUpstreams };
+    await writeFile(this.configFile, `${JSON.stringify(this.config, null, 2)}\n`);
+  }
+
+  /** What the agent forwards to: the setting ("--dns-upstream"), else the host's
+   * resolv.conf, read now (source: its path). */
+  async dns(): Promise<{ upstreams: string[]; source: string }> {
+    if (this.config.dnsUpstreams)
+      return { upstreams: this.config.dnsUpstreams, source: "--dns-upstream" };
+    let text = "";
+    try {
+      text = await readFile(this.resolvConf, "utf8");
+    } catch {
+      // No resolv.conf: nothing to forward to.
+    }
+    return { upstreams: resolvConfNameservers(text), source: this.resolvConf };
   }
 
   async join(opts: JoinOptions): Promise<Membership> {
@@ -105,6 +172,7 @@ export class NodeRuntime {
     if (typeof opts.token !== "string" || typeof opts.remoteAddr !== "string") {
       throw invalid("join needs a token and the manager's address");
     }
+    const dnsUpstreams = checkDnsUpstreams(opts.dnsUpstreams);
     const remoteAddr = /:\d+$/.test(opts.remoteAddr)
       ? opts.remoteAddr
       : `${opts.remoteAddr}:${CONTROL_PORT}`;
@@ -121,6 +189,7 @@ export class NodeRuntime {
       if (isPkiError(err) || err instanceof ControlError) throw invalid((err as Error).message);
       throw err;
     }
+    await this.configure(dnsUpstreams);
     await saveNodeCredentials(this.dataDir, joined.credentials);
     const membership: Membership = {
       nodeId: joined.nodeId,
@@ -128,7 +197,7 @@ export class NodeRuntime {
       managerAddr: joined.managerAddr,
     };
     await this.remember(membership);
-    this.startAgent(joined.credentials);
+    await this.startAgent(joined.credentials);
     this.log(`joined the swarm at ${remoteAddr} as node ${joined.nodeId}`);
     return membership;
   }
@@ -172,12 +241,13 @@ export class NodeRuntime {
     }
   }
 
-  private startAgent(creds: NodeCredentials): void {
+  private async startAgent(creds: NodeCredentials): Promise<void> {
     if (!agentEnabled() || !this.membership) {
       this.log("agent disabled (SWARMNET_AGENT=0 or not root): tasks on this node stay assigned");
       return;
     }
     const prefix = process.env.SWARMNET_NETNS_PREFIX || "sn-";
+    const dns = await this.dns();
     this.agent = new Agent({
       dataDir: join(this.dataDir, "agent"),
       nodeId: this.membership.nodeId,
@@ -185,9 +255,12 @@ export class NodeRuntime {
       credentials: creds,
       scope: kernelScope(prefix),
       log: this.log,
+      dnsUpstreams: dns.upstreams,
     });
     this.agent.start();
-    this.log(`agent started for node ${this.membership.nodeId} (namespaces ${prefix}*)`);
+    this.log(
+      `agent started for node ${this.membership.nodeId} (namespaces ${prefix}*; DNS upstreams: ${dns.upstreams.join(", ") || "none"}, from ${dns.source})`,
+    );
   }
 
   private async closeControl(): Promise<void> {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   deleteNamespacesBatch,
+  dnsUpstreamArgs,
   initArgs,
   joinArgs,
   joinTokenArgs,
@@ -82,6 +83,8 @@ describe("lab command lines", () => {
       "init",
       "--advertise-addr",
       "198.18.0.1",
+      "--dns-upstream",
+      "none",
       "--data-dir",
       "/var/lib/swarmnet-lab/node1",
       "--host",
@@ -99,10 +102,26 @@ describe("lab command lines", () => {
       "--token",
       "TOKEN",
       "198.18.0.1:2377",
+      "--dns-upstream",
+      "none",
       "--data-dir",
       "/var/lib/swarmnet-lab/node2",
       "--host",
       "unix:///var/lib/swarmnet-lab/node2/swarmnet.sock",
+    ]);
+  });
+
+  it("never leaves a node's DNS upstreams to the machine's resolv.conf", () => {
+    assert.deepEqual(dnsUpstreamArgs([]), ["--dns-upstream", "none"]);
+    assert.deepEqual(dnsUpstreamArgs(["198.18.1.250:53", "198.18.1.251:5353"]), [
+      "--dns-upstream",
+      "198.18.1.250:53",
+      "--dns-upstream",
+      "198.18.1.251:5353",
+    ]);
+    assert.deepEqual(joinArgs(n2, "T", n1, ["198.18.1.250:53"]).slice(4, 6), [
+      "--dns-upstream",
+      "198.18.1.250:53",
     ]);
   });
 

@@ -68,12 +68,21 @@ export function onNodeArgv(node: NodePlan, argv: readonly string[]): string[] {
   return ["nsenter", `--net=${netnsPath(node.netns)}`, `--uts=${node.utsFile}`, "--", ...argv];
 }
 
+/** Lab nodes always say which resolvers they forward to: left to their default,
+ * they would read the machine's /etc/resolv.conf (the lab shares the machine's
+ * files) and forward to addresses the lab cannot reach. [] is "none". */
+export function dnsUpstreamArgs(upstreams: readonly string[]): string[] {
+  if (upstreams.length === 0) return ["--dns-upstream", "none"];
+  return upstreams.flatMap((u) => ["--dns-upstream", u]);
+}
+
 /** The swarmnet CLI words `lab up` runs, in order, as a user would on real hosts. */
-export function initArgs(manager: NodePlan): string[] {
+export function initArgs(manager: NodePlan, dnsUpstreams: readonly string[] = []): string[] {
   return [
     "init",
     "--advertise-addr",
     manager.address,
+    ...dnsUpstreamArgs(dnsUpstreams),
     "--data-dir",
     manager.dataDir,
     "--host",
@@ -85,12 +94,18 @@ export function joinTokenArgs(manager: NodePlan): string[] {
   return ["join-token", "-q", "worker", "--host", manager.host];
 }
 
-export function joinArgs(node: NodePlan, token: string, manager: NodePlan): string[] {
+export function joinArgs(
+  node: NodePlan,
+  token: string,
+  manager: NodePlan,
+  dnsUpstreams: readonly string[] = [],
+): string[] {
   return [
     "join",
     "--token",
     token,
     `${manager.address}:${MANAGER_PORT}`,
+    ...dnsUpstreamArgs(dnsUpstreams),
     "--data-dir",
     node.dataDir,
     "--host",

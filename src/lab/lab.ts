@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import { mkdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
 import { fileURLToPath } from "node:url";
+import { parseDnsUpstream } from "../core/dns-upstream.ts";
 import { notFound, precondition } from "../core/errors.ts";
 import {
   deleteNamespacesBatch,
@@ -182,18 +183,19 @@ async function runCliOn(node: NodePlan, args: string[], signal?: AbortSignal): P
  */
 export async function startClusterDaemons(
   nodes: readonly NodePlan[],
-  opts: { log: Log; signal?: AbortSignal },
+  opts: { log: Log; signal?: AbortSignal; dnsUpstreams?: readonly string[] },
 ): Promise<Map<string, number | null>> {
   const [manager, ...workers] = nodes;
   if (!manager) throw new Error("a lab needs at least one node");
+  const dns = opts.dnsUpstreams ?? [];
   opts.log(`${manager.name}: swarmnet init --advertise-addr ${manager.address}`);
-  await runCliOn(manager, initArgs(manager), opts.signal);
+  await runCliOn(manager, initArgs(manager, dns), opts.signal);
   const pids = new Map<string, number | null>([[manager.name, readPidFile(manager.pidFile)]]);
   if (workers.length === 0) return pids;
   const token = (await runCliOn(manager, joinTokenArgs(manager), opts.signal)).trim();
   for (const w of workers) {
     opts.log(`${w.name}: swarmnet join ${manager.address}`);
-    await runCliOn(w, joinArgs(w, token, manager), opts.signal);
+    await runCliOn(w, joinArgs(w, token, manager, dns), opts.signal);
     pids.set(w.name, readPidFile(w.pidFile));
   }
   return pids;
@@ -214,6 +216,9 @@ export interface UpOptions {
   signal?: AbortSignal;
   /** false: make the network only (the root test); default true. */
   cluster?: boolean;
+  /** Resolvers ("IP[:PORT]") the nodes' DNS forwards other names to; default none
+   * (external names fail fast), never the machine's: the lab cannot reach them. */
+  dnsUpstreams?: readonly string[];
 }
 
 /** `swarmnet lab up`. On any failure, everything made so far is removed first. */
@@ -221,6 +226,8 @@ export async function labUp(opts: UpOptions): Promise<LabState> {
   const config = opts.config ?? DEFAULT_CONFIG;
   const log = opts.log ?? (() => {});
   const plan = planLab(config, opts.nodes);
+  // Checked before anything is made: a bad address must not cost a half-made lab.
+  const dnsUpstreams = (opts.dnsUpstreams ?? []).map(parseDnsUpstream);
   let state = initialState(plan);
   await claim(plan, state, config);
   try {
@@ -230,7 +237,11 @@ export async function labUp(opts: UpOptions): Promise<LabState> {
     );
     await createNetwork(plan, opts.signal);
     if (opts.cluster !== false) {
-      const pids = await startClusterDaemons(plan.nodes, { log, signal: opts.signal });
+      const pids = await startClusterDaemons(plan.nodes, {
+        log,
+        signal: opts.signal,
+        dnsUpstreams,
+      });
       state = {
         ...state,
         nodes: state.nodes.map((n) => ({ ...n, daemonPid: pids.get(n.name) ?? null })),

@@ -1,5 +1,6 @@
 // Everything the manager hands out: overlay subnets from the default pools,
-// endpoint addresses (task addresses and VIPs), VXLAN ids and published ports.
+// endpoint addresses (task addresses, VIPs, nodes' ingress addresses), VXLAN
+// ids and published ports.
 // Its state is derivable from the stored objects (`rebuild`), so it is never
 // persisted itself; each allocation registers its undo with the Tx so a failed
 // operation leaves nothing allocated.
@@ -53,6 +54,11 @@ export class Allocator {
         if (p.publishMode === "ingress" && p.publishedPort)
           this.ingressPorts.set(portKey(p), svc.id);
       }
+    }
+    const ingress = state.list("networks").find((n) => n.ingress);
+    for (const node of state.list("nodes")) {
+      if (ingress && node.ingressAddr)
+        this.pools.get(ingress.id)?.reserve(hostOf(node.ingressAddr));
     }
     for (const owner of [...state.list("tasks"), ...state.list("containers")]) {
       for (const att of owner.networks) {

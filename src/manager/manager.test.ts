@@ -10,6 +10,7 @@ import { isSwarmnetError } from "../core/errors.ts";
 import { openEmbeddedStore } from "../store/embedded.ts";
 import type { Store } from "../store/store.ts";
 import { type InitOptions, Manager } from "./manager.ts";
+import { registerNode, reportTaskStatus } from "./node-ops.ts";
 import { KEY_PREFIX } from "./state.ts";
 
 const dirs: string[] = [];
@@ -301,6 +302,11 @@ describe("allocation invariants under random operations", () => {
         replicas: fc.integer({ min: 0, max: 12 }),
       }),
       fc.record({ kind: fc.constant("rm" as const), name: fc.integer({ min: 0, max: 5 }) }),
+      fc.record({
+        kind: fc.constant("renet" as const),
+        name: fc.integer({ min: 0, max: 5 }),
+        nets: fc.subarray(["a", "b"]),
+      }),
     );
     await fc.assert(
       fc.asyncProperty(fc.array(op, { maxLength: 25 }), async (ops) => {
@@ -318,6 +324,12 @@ describe("allocation invariants under random operations", () => {
               await manager.updateService(name, existing.version, {
                 ...existing.spec,
                 mode: { replicated: { replicas: o.replicas } },
+              });
+            } else if (o.kind === "renet" && existing) {
+              // Attachments change in place: the tasks stay, their addresses follow.
+              await manager.updateService(name, existing.version, {
+                ...existing.spec,
+                networks: o.nets,
               });
             } else if (o.kind === "rm" && existing) {
               await manager.removeService(name);
@@ -378,5 +390,250 @@ describe("init", () => {
     await m.init({});
     await assert.rejects(m.init({}), /already part of a swarm/);
     await store.close();
+  });
+});
+
+describe("routing-mesh address per node (ingress-sbox)", () => {
+  const join = (m: Manager, hostname: string) =>
+    registerNode(m, { hostname, role: "worker", advertiseAddr: "192.0.2.9", dataPathAddr: "" });
+  const ingressOf = (m: Manager) => m.state.list("networks").find((n) => n.ingress)!;
+
+  it("gives the first node and every joining node one; node rm releases it", async () => {
+    const { manager } = await fresh();
+    assert.equal(manager.node(manager.selfNodeId).ingressAddr, "10.0.0.2/24");
+    const w1 = await join(manager, "w1");
+    const w2 = await join(manager, "w2");
+    assert.equal(w1.ingressAddr, "10.0.0.3/24");
+    assert.equal(w2.ingressAddr, "10.0.0.4/24");
+    assert.equal(manager.addressesInUse(ingressOf(manager).id), 3);
+    await manager.removeNode("w1", true);
+    assert.equal(manager.addressesInUse(ingressOf(manager).id), 2);
+    // Tasks on ingress never take a node's address.
+    const svc = await manager.createService({
+      name: "web",
+      mode: { replicated: { replicas: 3 } },
+      endpoint: { ports: [{ targetPort: 80 }] },
+    });
+    const taken = [
+      ...manager.state.list("nodes").map((n) => n.ingressAddr),
+      ...svc.endpoint.virtualIps.map((v) => v.addr),
+      ...manager.state.tasksOf(svc.id).flatMap((t) => t.networks.flatMap((n) => n.addresses)),
+    ];
+    assert.equal(new Set(taken).size, taken.length);
+    assert.equal(manager.addressesInUse(ingressOf(manager).id), taken.length);
+  });
+
+  it("follows the ingress network: removed with it, given anew by network create --ingress", async () => {
+    const { manager } = await fresh();
+    await join(manager, "w1");
+    await manager.removeNetwork("ingress");
+    assert.ok(manager.state.list("nodes").every((n) => n.ingressAddr === undefined));
+    const w2 = await join(manager, "w2");
+    assert.equal(w2.ingressAddr, undefined, "no ingress network, no address");
+    const ing = await manager.createNetwork({
+      name: "mesh",
+      ingress: true,
+      ipam: [{ subnet: "10.77.0.0/24" }],
+    });
+    const addrs = manager.state
+      .list("nodes")
+      .map((n) => n.ingressAddr)
+      .sort();
+    assert.deepEqual(addrs, ["10.77.0.2/24", "10.77.0.3/24", "10.77.0.4/24"]);
+    assert.equal(manager.addressesInUse(ing.id), 3);
+  });
+
+  it("refuses an ingress network too small for the nodes, changing nothing", async () => {
+    const { manager, store } = await fresh();
+    await join(manager, "w1");
+    await join(manager, "w2");
+    await manager.removeNetwork("ingress");
+    const before = await snapshot(store);
+    // A /30 has two usable addresses, one of them the gateway: one node fits, three do not.
+    await assert.rejects(
+      manager.createNetwork({ name: "mesh", ingress: true, ipam: [{ subnet: "10.77.0.0/30" }] }),
+      (err) => isSwarmnetError(err, "INVALID_ARGUMENT") && /mesh/.test(err.message),
+    );
+    assert.equal(await snapshot(store), before);
+    assert.ok(manager.state.list("nodes").every((n) => n.ingressAddr === undefined));
+  });
+
+  it("survives a restart: kept, never handed out twice", async () => {
+    const { manager, store, dir } = await fresh();
+    await join(manager, "w1");
+    const addrs = (m: Manager) =>
+      m.state
+        .list("nodes")
+        .map((n) => n.ingressAddr)
+        .sort();
+    const before = addrs(manager);
+    await store.close();
+    const store2 = await openEmbeddedStore(dir);
+    const m2 = new Manager(store2);
+    await m2.load();
+    assert.deepEqual(addrs(m2), before);
+    const w2 = await join(m2, "w2");
+    assert.equal(w2.ingressAddr, "10.0.0.4/24");
+    assert.equal(m2.addressesInUse(ingressOf(m2).id), 3);
+    await store2.close();
+  });
+});
+
+describe("service update in place", () => {
+  const ids = (m: Manager, svc: { id: string }) => m.state.tasksOf(svc.id).map((t) => t.id);
+  const netsOf = (m: Manager, svc: { id: string }) =>
+    m.state.tasksOf(svc.id).map((t) => t.networks.map((n) => n.networkId));
+  /** The agent's report: the tasks run (so a replacement must stop them, not delete them). */
+  const runAll = async (m: Manager, svc: { id: string }) => {
+    for (const t of m.state.tasksOf(svc.id)) {
+      await reportTaskStatus(m, t.nodeId, [{ taskId: t.id, state: "running" }]);
+    }
+  };
+
+  it("network add and rm keep the tasks, give and take their addresses", async () => {
+    const { manager } = await fresh();
+    const ov1 = await manager.createNetwork({ name: "ov1" });
+    const tiny = await manager.createNetwork({ name: "tiny", ipam: [{ subnet: "10.9.0.0/29" }] });
+    let svc = await manager.createService({
+      name: "web",
+      mode: { replicated: { replicas: 2 } },
+      networks: ["ov1"],
+    });
+    await runAll(manager, svc);
+    const before = ids(manager, svc);
+    svc = manager.state.get("services", svc.id)!;
+    svc = await manager.updateService("web", svc.version, {
+      ...svc.spec,
+      networks: [...svc.spec.networks, { target: "tiny", aliases: ["w"] }],
+    });
+    assert.deepEqual(ids(manager, svc), before, "same tasks");
+    assert.deepEqual(netsOf(manager, svc), [
+      [ov1.id, tiny.id],
+      [ov1.id, tiny.id],
+    ]);
+    for (const t of manager.state.tasksOf(svc.id)) {
+      assert.equal(t.desiredState, "running");
+      assert.equal(t.status.state, "running");
+      assert.deepEqual(t.networks[1]!.aliases, ["w"]);
+      assert.match(t.networks[1]!.addresses[0]!, /^10\.9\.0\.[2-6]\/29$/);
+      assert.equal(t.serviceVersion, svc.version);
+    }
+    assert.equal(manager.addressesInUse(tiny.id), 3, "two tasks and the VIP");
+    const ov1Addrs = manager.state.tasksOf(svc.id).map((t) => t.networks[0]!.addresses[0]);
+
+    svc = await manager.updateService("web", svc.version, {
+      ...svc.spec,
+      networks: [
+        { target: tiny.id, aliases: ["w", "www"] },
+        { target: ov1.id, aliases: [] },
+      ],
+    });
+    assert.deepEqual(ids(manager, svc), before);
+    assert.deepEqual(
+      manager.state.tasksOf(svc.id).map((t) => t.networks[0]!.addresses[0]),
+      ov1Addrs,
+      "kept attachments keep their place and address",
+    );
+    assert.deepEqual(manager.state.tasksOf(svc.id)[0]!.networks[1]!.aliases, ["w", "www"]);
+
+    svc = await manager.updateService("web", svc.version, {
+      ...svc.spec,
+      networks: [{ target: ov1.id, aliases: [] }],
+    });
+    assert.deepEqual(ids(manager, svc), before);
+    assert.deepEqual(netsOf(manager, svc), [[ov1.id], [ov1.id]]);
+    assert.equal(manager.addressesInUse(tiny.id), 0, "released");
+    // The /29's five addresses are all free again: a VIP and four tasks fit.
+    const other = await manager.createService({
+      name: "other",
+      mode: { replicated: { replicas: 4 } },
+      networks: ["tiny"],
+    });
+    assert.equal(manager.state.tasksOf(other.id).length, 4);
+    assert.equal(manager.addressesInUse(tiny.id), 5);
+  });
+
+  it("publishing the first ingress port attaches the tasks to ingress; removing the last detaches", async () => {
+    const { manager } = await fresh();
+    const ingress = manager.state.list("networks").find((n) => n.ingress)!;
+    const ov1 = await manager.createNetwork({ name: "ov1" });
+    let svc = await manager.createService({
+      name: "web",
+      mode: { replicated: { replicas: 2 } },
+      networks: ["ov1"],
+    });
+    await runAll(manager, svc);
+    const before = ids(manager, svc);
+    svc = manager.state.get("services", svc.id)!;
+    svc = await manager.updateService("web", svc.version, {
+      ...svc.spec,
+      endpoint: { mode: "vip", ports: [{ targetPort: 80, publishedPort: 8080 }] },
+    });
+    assert.deepEqual(ids(manager, svc), before);
+    assert.deepEqual(netsOf(manager, svc), [
+      [ingress.id, ov1.id],
+      [ingress.id, ov1.id],
+    ]);
+    assert.ok(svc.endpoint.virtualIps.some((v) => v.networkId === ingress.id));
+    // The node's own address, the VIP, two tasks.
+    assert.equal(manager.addressesInUse(ingress.id), 4);
+
+    svc = await manager.updateService("web", svc.version, {
+      ...svc.spec,
+      endpoint: {
+        mode: "vip",
+        ports: [
+          { targetPort: 80, publishedPort: 8080 },
+          { targetPort: 81, publishedPort: 8081 },
+        ],
+      },
+    });
+    assert.deepEqual(ids(manager, svc), before, "another port: nothing to attach");
+
+    svc = await manager.updateService("web", svc.version, {
+      ...svc.spec,
+      endpoint: { mode: "vip", ports: [] },
+    });
+    assert.deepEqual(ids(manager, svc), before);
+    assert.deepEqual(netsOf(manager, svc), [[ov1.id], [ov1.id]]);
+    assert.equal(manager.addressesInUse(ingress.id), 1, "only the node's own address is left");
+  });
+
+  it("a change to what the task runs still replaces the tasks", async () => {
+    const { manager } = await fresh();
+    await manager.createNetwork({ name: "ov1" });
+    let svc = await manager.createService({
+      name: "web",
+      mode: { replicated: { replicas: 2 } },
+      networks: ["ov1"],
+    });
+    await runAll(manager, svc);
+    const before = ids(manager, svc);
+    svc = manager.state.get("services", svc.id)!;
+    svc = await manager.updateService("web", svc.version, {
+      ...svc.spec,
+      command: ["sleep", "1000"],
+    });
+    const tasks = manager.state.tasksOf(svc.id);
+    const old = tasks.filter((t) => before.includes(t.id));
+    const fresh2 = tasks.filter((t) => !before.includes(t.id));
+    assert.equal(old.length, 2);
+    assert.ok(old.every((t) => t.desiredState === "shutdown"));
+    assert.equal(fresh2.length, 2);
+    assert.ok(
+      fresh2.every((t) => t.desiredState === "running" && t.serviceVersion === svc.version),
+    );
+  });
+
+  it("an update that cannot allocate changes nothing", async () => {
+    const { manager, store } = await fresh();
+    await manager.createNetwork({ name: "tiny", ipam: [{ subnet: "10.9.0.0/30" }] });
+    const svc = await manager.createService({ name: "web", mode: { replicated: { replicas: 3 } } });
+    const before = await snapshot(store);
+    await assert.rejects(
+      manager.updateService("web", svc.version, { ...svc.spec, networks: ["tiny"] }),
+      (err) => isSwarmnetError(err, "INVALID_ARGUMENT"),
+    );
+    assert.equal(await snapshot(store), before);
   });
 });

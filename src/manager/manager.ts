@@ -35,7 +35,14 @@ import {
 } from "../pki/index.ts";
 import type { Store } from "../store/store.ts";
 import { Allocator } from "./allocator.ts";
-import { deleteTask, reconcileService, retireAll, retireTask } from "./orchestrator.ts";
+import { attachNodesToIngress, detachNodesFromIngress, releaseNodeIngress } from "./ingress.ts";
+import {
+  deleteTask,
+  reattachTasks,
+  reconcileService,
+  retireAll,
+  retireTask,
+} from "./orchestrator.ts";
 import { predefinedNetworks } from "./predefined.ts";
 import { resolve, resolveNetwork } from "./resolve.ts";
 import { eligibleNodes, scheduleServices } from "./scheduler.ts";
@@ -249,7 +256,9 @@ export class Manager {
       net.vni = vni;
       net.options["com.docker.network.driver.overlay.vxlanid_list"] = String(vni);
     }
-    return tx.put("networks", net);
+    const created = tx.put("networks", net);
+    if (created.ingress) attachNodesToIngress(tx, alloc, created);
+    return created;
   }
 
   async removeNetwork(ref: string): Promise<void> {
@@ -274,6 +283,7 @@ export class Manager {
         t.networks.some((n) => n.networkId === net.id),
       );
       if (owner) throw precondition(`network ${net.name} is in use by task ${owner.id}`);
+      if (net.ingress) detachNodesFromIngress(tx, alloc, net);
       alloc.releaseNetwork(tx, net);
       tx.delete("networks", net.id);
     });
@@ -316,18 +326,17 @@ export class Manager {
       if (spec.name !== old.spec.name) throw invalid("renaming services is not supported");
       const ports = alloc.allocatePorts(tx, old, spec.endpoint.ports, this.state.list("services"));
       const virtualIps = this.virtualIps(tx, alloc, spec, ports, old.endpoint.virtualIps);
-      const publishesIngress = (p: Service["endpoint"]["ports"]) =>
-        p.some((x) => x.publishMode === "ingress");
-      const taskSpecChanged =
-        JSON.stringify(taskTemplate(old.spec)) !== JSON.stringify(taskTemplate(spec)) ||
-        publishesIngress(old.endpoint.ports) !== publishesIngress(ports);
+      const restart = JSON.stringify(taskTemplate(old.spec)) !== JSON.stringify(taskTemplate(spec));
       const service = tx.put("services", {
         ...old,
         spec,
         previousSpec: old.spec,
         endpoint: { ports, virtualIps },
       });
-      reconcileService(tx, alloc, service, taskSpecChanged);
+      // Networks and published ports change what a task is attached to, not what it runs:
+      // running tasks get (or lose) interfaces in place and keep their ids.
+      if (!restart) reattachTasks(tx, alloc, service);
+      reconcileService(tx, alloc, service, restart);
       scheduleServices(tx, [service]);
       return this.state.get("services", old.id)!;
     });
@@ -441,6 +450,7 @@ export class Manager {
       if (node.state !== "down" && !force) {
         throw precondition(`node ${node.id} is not down and can't be removed`);
       }
+      releaseNodeIngress(tx, alloc, node);
       tx.delete("nodes", node.id);
       const services = this.state.list("services");
       for (const service of services) {
@@ -488,7 +498,8 @@ function checkInitOptions(opts: InitOptions): void {
   }
 }
 
-/** What a task runs with; a change here replaces tasks (a replica count change does not). */
+/** What a task runs with; a change here replaces tasks. A replica count, networks
+ * and published ports do not (see reattachTasks). */
 function taskTemplate(spec: Service["spec"]): unknown {
-  return [spec.image, spec.command, spec.containerLabels, spec.networks, spec.placement];
+  return [spec.image, spec.command, spec.containerLabels, spec.placement];
 }

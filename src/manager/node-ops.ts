@@ -11,6 +11,7 @@ import {
   type TaskState,
 } from "../core/model.ts";
 import { deleteContainer } from "./container-ops.ts";
+import { withIngressAddr } from "./ingress.ts";
 import type { Manager } from "./manager.ts";
 import { deleteTask, reconcileService, retireTask } from "./orchestrator.ts";
 import { scheduleServices } from "./scheduler.ts";
@@ -24,10 +25,10 @@ export interface JoinRequest {
 
 /** Adds a node that presented a valid join token; it is "unknown" until its first heartbeat. */
 export async function registerNode(m: Manager, req: JoinRequest): Promise<Node> {
-  return m.transact((tx) => {
+  return m.transact((tx, alloc) => {
     if (typeof req.hostname !== "string" || req.hostname === "")
       throw invalid("a joining node must send its hostname");
-    return tx.put("nodes", {
+    const node: Node = {
       id: newId(),
       version: 0,
       createdAt: tx.now,
@@ -41,7 +42,8 @@ export async function registerNode(m: Manager, req: JoinRequest): Promise<Node> 
       message: "joined, waiting for the first heartbeat",
       labels: {},
       leader: false,
-    });
+    };
+    return tx.put("nodes", withIngressAddr(tx, alloc, node));
   });
 }
 

@@ -4,7 +4,13 @@
 // down and are deleted when their agent reports them stopped.
 import { nodeMatches, parseConstraints } from "../core/constraints.ts";
 import { newId } from "../core/ids.ts";
-import { isTerminal, isUnstarted, type Service, type Task } from "../core/model.ts";
+import {
+  isTerminal,
+  isUnstarted,
+  type NetworkAttachment,
+  type Service,
+  type Task,
+} from "../core/model.ts";
 import type { Allocator } from "./allocator.ts";
 import { eligibleNodes } from "./scheduler.ts";
 import type { Tx } from "./state.ts";
@@ -21,6 +27,53 @@ export function taskNetworkIds(
     nets.unshift({ networkId: ingress.id, aliases: [] });
   }
   return nets;
+}
+
+/**
+ * Brings a task's attachments in line with the service, keeping the task: an
+ * address on each added network, the address of a removed one released, kept
+ * ones untouched but for their aliases. Kept attachments keep their order (an
+ * agent plugs interfaces in and out without renumbering the others), added
+ * ones go last, except ingress, which is always first (as newTask puts it).
+ */
+function reattach(
+  tx: Tx,
+  alloc: Allocator,
+  service: Service,
+  networks: NetworkAttachment[],
+): NetworkAttachment[] {
+  const wanted = taskNetworkIds(tx, service);
+  const aliasesOf = new Map(wanted.map((w) => [w.networkId, w.aliases] as const));
+  const out: NetworkAttachment[] = [];
+  for (const att of networks) {
+    const aliases = aliasesOf.get(att.networkId);
+    if (aliases) out.push({ ...att, aliases });
+    else for (const addr of att.addresses) alloc.releaseAddress(tx, att.networkId, addr);
+  }
+  for (const w of wanted) {
+    if (out.some((a) => a.networkId === w.networkId)) continue;
+    out.push({
+      networkId: w.networkId,
+      aliases: w.aliases,
+      addresses: [alloc.allocateAddress(tx, w.networkId)],
+    });
+  }
+  const ingressId = tx.state.list("networks").find((n) => n.ingress)?.id;
+  const first = out.findIndex((a) => a.networkId === ingressId);
+  if (first > 0) out.unshift(...out.splice(first, 1));
+  return out;
+}
+
+/** A service update that changed no more than networks and published ports: the
+ * running tasks take the new attachments, and the service version, without a restart. */
+export function reattachTasks(tx: Tx, alloc: Allocator, service: Service): void {
+  for (const t of tx.state.tasksOf(service.id)) {
+    if (t.desiredState !== "running") continue; // on its way out: it keeps what it has
+    const networks = reattach(tx, alloc, service, t.networks);
+    // Untouched tasks are not rewritten: a label change must not wake every agent.
+    if (JSON.stringify(networks) === JSON.stringify(t.networks)) continue;
+    tx.put("tasks", { ...t, networks, serviceVersion: service.version });
+  }
 }
 
 export function newTask(

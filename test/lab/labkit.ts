@@ -189,7 +189,7 @@ export interface Background {
   stop(): void;
 }
 
-function background(argv: readonly string[], ready?: string): Promise<Background> {
+export function background(argv: readonly string[], ready?: string): Promise<Background> {
   const child = spawn(argv[0]!, argv.slice(1), {
     stdio: ["ignore", "pipe", "pipe"],
     env: childEnv(),
@@ -244,8 +244,9 @@ export class TestLab {
     this.dir = dir;
   }
 
-  async up(nodes = 3): Promise<LabState> {
-    this.state = await labUp({ config: this.config, nodes });
+  /** dnsUpstreams: what the nodes' DNS forwards other names to (default none). */
+  async up(nodes = 3, opts: { dnsUpstreams?: string[] } = {}): Promise<LabState> {
+    this.state = await labUp({ config: this.config, nodes, ...opts });
     return this.state;
   }
 

@@ -2,6 +2,7 @@
 // machine, in network namespaces (see src/lab/README.md). These commands talk
 // to no daemon; they drive the lab code in src/lab directly.
 import { dirname } from "node:path";
+import { dnsUpstreamFlag } from "../../core/dns-upstream.ts";
 import { invalid } from "../../core/errors.ts";
 import { labDown, labExec, labStatus, labUp, readState, requireState } from "../../lab/lab.ts";
 import { DEFAULT_NODES, MAX_NODES } from "../../lab/plan.ts";
@@ -27,7 +28,7 @@ function requireRoot(): void {
 
 export const labUpCmd: Command = {
   name: "lab up",
-  synopsis: "[--nodes N]",
+  synopsis: "[--nodes N] [--dns-upstream IP[:PORT]...]",
   summary: "Start a lab: N swarmnet hosts (node1..nodeN) in namespaces on this machine",
   flags: [
     {
@@ -36,9 +37,15 @@ export const labUpCmd: Command = {
       kind: "int",
       help: `Number of nodes, 1 to ${MAX_NODES} (default ${DEFAULT_NODES})`,
     },
+    {
+      name: "dns-upstream",
+      kind: "list",
+      help: "Resolver the nodes forward other names to (repeatable; default none, never this machine's)",
+    },
   ],
   async run(ctx, args) {
     noArgs("lab up", args.positionals);
+    const dnsUpstreams = dnsUpstreamFlag(args.flags["dns-upstream"] as string[]) ?? [];
     requireRoot();
     const nodes = (args.flags.nodes as number | undefined) ?? DEFAULT_NODES;
     // Ctrl-C: stop where we are and remove what was made (labUp does that).
@@ -47,7 +54,7 @@ export const labUpCmd: Command = {
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
     try {
-      const state = await labUp({ nodes, log: ctx.out, signal: abort.signal });
+      const state = await labUp({ nodes, log: ctx.out, signal: abort.signal, dnsUpstreams });
       const m = managerNode(state);
       const { rows } = await labStatus();
       ctx.out("");

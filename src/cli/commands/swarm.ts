@@ -4,6 +4,7 @@ import { mkdirSync, openSync } from "node:fs";
 import { join as joinPath } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { dnsUpstreamFlag } from "../../core/dns-upstream.ts";
 import { invalid } from "../../core/errors.ts";
 import { DEFAULT_DATA_DIR, parseHost } from "../../core/host-url.ts";
 import type { Cluster } from "../../core/model.ts";
@@ -15,18 +16,32 @@ const DATA_DIR_FLAG = {
   help: `State directory (default ${DEFAULT_DATA_DIR})`,
 } as const;
 
+/** Kept by the node (DATA_DIR/node.json) until a flag says otherwise. */
+const DNS_UPSTREAM_FLAG = {
+  name: "dns-upstream",
+  kind: "list",
+  help: "Resolver IP[:PORT] the node's DNS forwards other names to (repeatable, or \"none\"; default: the host's /etc/resolv.conf)",
+} as const;
+
+/** The flag's list: undefined when not given (the node keeps its setting), [] for "none". */
+function dnsUpstreams(args: { flags: Record<string, unknown> }): string[] | undefined {
+  return dnsUpstreamFlag(args.flags["dns-upstream"] as string[]);
+}
+
 export const daemon: Command = {
   name: "daemon",
-  synopsis: "[--data-dir DIR] [--host URL]",
+  synopsis: "[--data-dir DIR] [--host URL] [--dns-upstream IP[:PORT]...]",
   summary: "Run the swarmnet daemon in the foreground",
-  flags: [DATA_DIR_FLAG],
+  flags: [DATA_DIR_FLAG, DNS_UPSTREAM_FLAG],
   async run(ctx, args) {
+    const upstreams = dnsUpstreams(args);
     // Loaded here, not at the top: the manager and store are half of the CLI's
     // start-up time, and every other command only talks HTTP.
     const { startDaemon } = await import("../../daemon/daemon.ts");
     const running = await startDaemon({
       dataDir: (args.flags["data-dir"] as string | undefined) ?? DEFAULT_DATA_DIR,
       host: parseHost(ctx.hostText),
+      dnsUpstreams: upstreams,
     });
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
@@ -93,6 +108,7 @@ export const join: Command = {
     { name: "token", kind: "string", help: "Token for entry into the swarm" },
     { name: "advertise-addr", kind: "string", help: "Address other nodes reach this node at" },
     { name: "data-path-addr", kind: "string", help: "Address used for data-path (VXLAN) traffic" },
+    DNS_UPSTREAM_FLAG,
     DATA_DIR_FLAG,
   ],
   async run(ctx, args) {
@@ -101,12 +117,14 @@ export const join: Command = {
     const token = args.flags.token;
     if (typeof token !== "string" || token === "")
       throw invalid("a join token is required: --token TOKEN");
+    const upstreams = dnsUpstreams(args);
     await ensureDaemon(ctx, args.flags["data-dir"] as string | undefined);
     await ctx.client.call("POST", "/v1/swarm/join", {
       token,
       remoteAddr: args.positionals[0],
       advertiseAddr: args.flags["advertise-addr"],
       dataPathAddr: args.flags["data-path-addr"],
+      dnsUpstreams: upstreams,
     });
     ctx.out("This node joined a swarm as a worker.");
     return 0;
@@ -132,6 +150,7 @@ export const init: Command = {
     { name: "advertise-addr", kind: "string", help: "Address other nodes reach this manager at" },
     { name: "data-path-addr", kind: "string", help: "Address used for data-path (VXLAN) traffic" },
     { name: "store", kind: "string", help: "Store URL (default: embedded, in --data-dir)" },
+    DNS_UPSTREAM_FLAG,
     DATA_DIR_FLAG,
   ],
   async run(ctx, args) {
@@ -147,6 +166,7 @@ export const init: Command = {
     if (mask !== undefined && (mask < 1 || mask > 29)) {
       throw invalid(`invalid default address pool mask length ${mask}: must be between 1 and 29`);
     }
+    const upstreams = dnsUpstreams(args);
     await ensureDaemon(ctx, f["data-dir"] as string | undefined);
     const { nodeId } = await ctx.client.call<{ nodeId: string }>("POST", "/v1/swarm/init", {
       defaultAddrPool: pools,
@@ -154,6 +174,7 @@ export const init: Command = {
       dataPathPort: f["data-path-port"],
       advertiseAddr: f["advertise-addr"],
       dataPathAddr: f["data-path-addr"],
+      dnsUpstreams: upstreams,
     });
     ctx.out(`Swarm initialized: current node (${nodeId}) is now a manager.\n`);
     ctx.out(

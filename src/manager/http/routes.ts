@@ -1,6 +1,7 @@
 // The native API (JSON over HTTP, under /v1). Handlers are thin: parse the
 // request, call the manager, shape the answer. The CLI is its only client
 // today; the Docker-compatible API is a separate set of routes.
+import { checkDnsUpstreams } from "../../core/dns-upstream.ts";
 import { invalid, NOT_MANAGER_MESSAGE, notFound, SwarmnetError } from "../../core/errors.ts";
 import { isTerminal, publicCluster, type Service, type Task } from "../../core/model.ts";
 import { taskName } from "../../core/node-view.ts";
@@ -23,11 +24,18 @@ export const API_VERSION = "1";
 
 /** What the daemon does around the manager: keep credentials, join, run the agent. */
 export interface NodeHooks {
-  initialized(nodeId: string, credentials: NodeCredentials): Promise<void>;
+  /** dnsUpstreams: `init --dns-upstream`, checked; undefined when not given. */
+  initialized(
+    nodeId: string,
+    credentials: NodeCredentials,
+    dnsUpstreams: string[] | undefined,
+  ): Promise<void>;
   join(opts: JoinOptions): Promise<{ nodeId: string }>;
   leave(): Promise<void>;
   membership: { nodeId: string; role: string } | undefined;
   logs: LogBook;
+  /** What the node's DNS forwards other names to, and where that list comes from. */
+  dns(): Promise<{ upstreams: string[]; source: string }>;
 }
 
 export function nativeRoutes(
@@ -64,10 +72,11 @@ export function nativeRoutes(
   };
 
   r.on("GET", "/v1/ping", () => ({ body: { ok: true, apiVersion: API_VERSION } }));
-  r.on("GET", "/v1/info", () => ({
+  r.on("GET", "/v1/info", async () => ({
     body: {
       version: info.version,
       apiVersion: API_VERSION,
+      dns: await hooks.dns(),
       swarm: manager.initialized
         ? {
             nodeId: manager.selfNodeId,
@@ -83,7 +92,7 @@ export function nativeRoutes(
     },
   }));
   r.on("POST", "/v1/swarm/init", async (req) => {
-    const body = (req.body ?? {}) as InitOptions;
+    const body = (req.body ?? {}) as InitOptions & { dnsUpstreams?: unknown };
     if (typeof body !== "object") throw invalid("the request body must be a JSON object");
     if (hooks.membership) {
       throw new SwarmnetError(
@@ -91,8 +100,11 @@ export function nativeRoutes(
         'This node is already part of a swarm. Use "swarmnet leave" to leave this swarm and join another one.',
       );
     }
-    const { nodeId, credentials } = await manager.init(body);
-    await hooks.initialized(nodeId, credentials);
+    // A node setting, not the cluster's: checked first (bad input changes nothing), kept by the daemon.
+    const { dnsUpstreams, ...opts } = body;
+    const upstreams = checkDnsUpstreams(dnsUpstreams);
+    const { nodeId, credentials } = await manager.init(opts);
+    await hooks.initialized(nodeId, credentials, upstreams);
     return { status: 201, body: { nodeId } };
   });
   r.on("POST", "/v1/swarm/rotate-token", async (req) => {
