@@ -5,11 +5,15 @@
 // running tasks never notice an agent restart.
 import { type Container, isTerminal, type Task } from "../core/model.ts";
 import type { NodeView } from "../core/node-view.ts";
+import { INGRESS_OWNER, meshEndpoint } from "../dataplane/render-services.ts";
+import { dnsTable } from "../dns/records.ts";
+import { DnsServer } from "../dns/server.ts";
 import { type NodeCredentials, nodeClientOptions } from "../pki/index.ts";
 import { GatewayAddresses } from "./gateway-addresses.ts";
 import { applyKernelState, type KernelScope } from "./kernel.ts";
 import { LogShipper } from "./log-shipper.ts";
 import { ControlError, controlCall, controlStream } from "./manager-client.ts";
+import { SandboxDns } from "./sandbox-dns.ts";
 import { taskCommand, taskHostname } from "./task-command.ts";
 import { TaskRuntime } from "./task-runtime.ts";
 
@@ -20,6 +24,8 @@ export interface AgentOptions {
   credentials: NodeCredentials;
   scope: KernelScope;
   log: (line: string) => void;
+  /** Resolvers the embedded DNS forwards other names to ("IP" or "IP:PORT"); none: SERVFAIL. */
+  dnsUpstreams?: string[];
 }
 
 type Owner = Task | Container;
@@ -32,6 +38,8 @@ export class Agent {
   private readonly runtime: TaskRuntime;
   private readonly gw: GatewayAddresses;
   private readonly shipper: LogShipper;
+  private readonly dns: DnsServer;
+  private readonly sandboxDns: SandboxDns;
   private readonly abort = new AbortController();
   private latest: NodeView | undefined;
   private reconciling: Promise<void> | undefined;
@@ -48,6 +56,12 @@ export class Agent {
       this.call("POST", "/v1/agent/logs", batch),
     );
     this.runtime.onExit((id, code, signal) => this.onExit(id, code, signal));
+    this.dns = new DnsServer({ upstreams: opts.dnsUpstreams ?? [], log: opts.log });
+    this.sandboxDns = new SandboxDns(
+      this.dns,
+      (id) => `/run/netns/${opts.scope.sandboxNs(id)}`,
+      opts.log,
+    );
   }
 
   private get tls() {
@@ -119,7 +133,15 @@ export class Agent {
       (o) => o.desiredState === "running" && !isTerminal(o.status.state),
     );
     const wantedIds = new Set(wanted.map((o) => o.id));
-    // Stop what should not run first: its addresses may be about to move elsewhere.
+    // Names and load balancers first: a task told to stop is already out of
+    // the view's live endpoints, so it leaves DNS and every VIP here before
+    // its process is stopped below, and a new task's sandbox exists (with
+    // its DNS socket) before its process starts.
+    this.dns.setTable(dnsTable(view));
+    const sandboxes = wanted.map((o) => o.id);
+    if (meshEndpoint(view)) sandboxes.push(INGRESS_OWNER);
+    const gwAddresses = this.gw.assign(sandboxes);
+    await applyKernelState(view, gwAddresses, this.opts.scope, this.opts.log);
     const reports: Report[] = [];
     for (const id of this.runtime.ids()) {
       if (wantedIds.has(id)) continue;
@@ -131,8 +153,7 @@ export class Agent {
         reports.push({ taskId: o.id, state: "shutdown", message: "shutdown" });
       }
     }
-    const gwAddresses = this.gw.assign(wanted.map((o) => o.id));
-    await applyKernelState(view, gwAddresses, this.opts.scope, this.opts.log);
+    await this.sandboxDns.sync(wanted.map((o) => o.id));
     for (const o of wanted) {
       if (this.runtime.get(o.id)) {
         if (o.status.state !== "running")
@@ -186,6 +207,8 @@ export class Agent {
     this.abort.abort();
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.shipper.stop();
+    this.sandboxDns.close();
+    this.dns.close();
     this.runtime.close();
   }
 }

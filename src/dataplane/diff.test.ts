@@ -41,10 +41,13 @@ describe("diff", () => {
     assert.equal(count(plan, "fdb-replace"), 2); // b on ov1, d on ov2: the remote ones only
     assert.equal(count(plan, "neigh-replace"), 2);
     assert.equal(count(plan, "route-replace"), 2); // a and e; c is internal-only
-    assert.equal(count(plan, "forwarding"), 1);
+    // On in the host namespace, off in each of the 3 sandboxes (tasks never route).
+    assert.equal(count(plan, "forwarding"), 4);
     assert.deepEqual(
-      plan.steps.filter((s) => s.phase === "firewall").map((s) => s.kind),
-      ["nft-table-add", "nft-chain-add", "nft-chain-add", "forwarding"],
+      plan.steps
+        .filter((s) => s.phase === "firewall" && s.kind !== "forwarding")
+        .map((s) => s.kind),
+      ["nft-table-add", "nft-chain-add", "nft-chain-add", "nft-chain-rules", "nft-chain-rules"],
     );
     assert.equal(plan.steps.filter((s) => s.phase.startsWith("remove")).length, 0);
     for (const s of plan.steps) assert.match(s.reason, /^ensure\w+: /);
@@ -231,7 +234,7 @@ describe("diff", () => {
   it("rewrites only the nft chain whose rules differ", () => {
     const s = desired();
     const obs = clone(s);
-    obs.nft!.chains[0]!.rules.pop();
+    obs.host.nft!.chains[0]!.rules.pop();
     const plan = diff(obs, s);
     assert.deepEqual(kinds(plan), ["nft-chain-rules"]);
     assert.ok(plan.steps[0]?.kind === "nft-chain-rules" && plan.steps[0].chain.name === "forward");
@@ -240,7 +243,7 @@ describe("diff", () => {
   it("turns forwarding on when needed", () => {
     const s = desired();
     const obs = clone(s);
-    obs.forwarding = false;
+    obs.host.forwarding = false;
     assert.deepEqual(kinds(diff(obs, s)), ["forwarding"]);
   });
 

@@ -4,17 +4,13 @@
 //
 // Order: prune devices that cannot be changed in place, create namespaces,
 // create devices, configure them (attributes, addresses, up, routes,
-// neighbours, FDB), nftables, then deletions in reverse (entries, devices,
-// namespaces) — new paths exist before old ones go.
+// neighbours, FDB), nftables and ip_forward per namespace (diff-nft.ts), then
+// deletions in reverse (entries, devices, namespaces) — new paths exist before
+// old ones go. A namespace that goes takes its table along: no steps for it.
 import { ensureLinks, Gone, live, pruneLinks, removeStrayLinks, where } from "./diff-links.ts";
+import { diffNftTable } from "./diff-nft.ts";
 import { DataplaneError } from "./errors.ts";
-import {
-  emptyNamespace,
-  type KernelState,
-  type Namespace,
-  type NftChain,
-  type NftTable,
-} from "./kernel-state.ts";
+import { emptyNamespace, type KernelState, type Namespace } from "./kernel-state.ts";
 import { type Plan, PlanBuilder } from "./plan.ts";
 
 export function diff(observed: KernelState, desired: KernelState): Plan {
@@ -77,18 +73,19 @@ export function diff(observed: KernelState, desired: KernelState): Plan {
   for (const [d, o] of pairs) ensureLinks(b, d, o, gone);
   for (const [d, o] of pairs) removeStrayLinks(b, d, o, gone);
   for (const [d, o] of pairs) ensureEntries(b, d, o, gone);
-  diffNft(b, observed, desired);
-  if (desired.forwarding !== undefined && observed.forwarding !== desired.forwarding) {
-    const on = desired.forwarding;
-    b.add(
-      "firewall",
-      `ensureForwarding: net.ipv4.ip_forward=${on ? 1 : 0} in ${where(desired.host.name)}`,
-      {
-        kind: "forwarding",
-        ns: desired.host.name,
-        on,
-      },
-    );
+  for (const [d, o] of pairs) {
+    diffNftTable(b, d.name, o.nft, d.nft);
+    if (d.forwarding !== undefined && o.forwarding !== d.forwarding) {
+      b.add(
+        "firewall",
+        `ensureForwarding: net.ipv4.ip_forward=${d.forwarding ? 1 : 0} in ${where(d.name)}`,
+        {
+          kind: "forwarding",
+          ns: d.name,
+          on: d.forwarding,
+        },
+      );
+    }
   }
   return b.build();
 }
@@ -161,74 +158,6 @@ function ensureEntries(b: PlanBuilder, d: Namespace, o: Namespace, gone: Gone): 
         kind: "fdb-del",
         ns,
         entry: h,
-      });
-    }
-  }
-}
-
-function chainHeader(c: NftChain): string {
-  return `type ${c.type} hook ${c.hook} priority ${c.priority}; policy ${c.policy};`;
-}
-
-function sameRules(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((r, i) => r === b[i]);
-}
-
-/** Per chain, like kube-proxy's partial sync: untouched chains stay untouched. */
-function diffNft(b: PlanBuilder, observed: KernelState, desired: KernelState): void {
-  const ns = desired.host.name;
-  const have: NftTable | undefined = observed.nft;
-  const want = desired.nft;
-  if (have && (!want || have.name !== want.name)) {
-    b.add("remove-links", `ensureNoTable: ${have.family} ${have.name} not wanted`, {
-      kind: "nft-table-del",
-      ns,
-      family: have.family,
-      table: have.name,
-    });
-  }
-  if (!want) return;
-  const t = { ns, family: want.family, table: want.name };
-  const existing = have && have.name === want.name ? have : undefined;
-  if (!existing) {
-    b.add("firewall", `ensureTable: ${want.family} ${want.name} missing`, {
-      kind: "nft-table-add",
-      ...t,
-    });
-  }
-  const chains = new Map((existing?.chains ?? []).map((c) => [c.name, c] as const));
-  for (const c of want.chains) {
-    const h = chains.get(c.name);
-    if (h && chainHeader(h) === chainHeader(c)) {
-      if (!sameRules(h.rules, c.rules)) {
-        b.add("firewall", `ensureChain: ${want.name}/${c.name} rules differ: rewrite`, {
-          kind: "nft-chain-rules",
-          ...t,
-          chain: c,
-        });
-      }
-      continue;
-    }
-    if (h) {
-      b.add("firewall", `ensureChain: ${want.name}/${c.name} is "${chainHeader(h)}": re-create`, {
-        kind: "nft-chain-del",
-        ...t,
-        chain: c.name,
-      });
-    }
-    b.add("firewall", `ensureChain: ${want.name}/${c.name} missing`, {
-      kind: "nft-chain-add",
-      ...t,
-      chain: c,
-    });
-  }
-  const wanted = new Set(want.chains.map((c) => c.name));
-  for (const h of existing?.chains ?? []) {
-    if (!wanted.has(h.name)) {
-      b.add("firewall", `ensureNoChain: ${want.name}/${h.name} not wanted`, {
-        kind: "nft-chain-del",
-        ...t,
-        chain: h.name,
       });
     }
   }

@@ -1,8 +1,8 @@
 // The kernel state of one node, as plain data: what render() wants and what
 // observe() finds, in the same shape so diff() can compare them. It holds only
 // what swarmnet owns — its namespaces, and in the node's own namespace the
-// gateway bridge, its ports and swarmnet's nftables table — never anything
-// else on the host.
+// gateway bridge and its ports, and in any of them swarmnet's nftables table
+// and ip_forward — never anything else on the host.
 //
 // Fields marked "undefined: unmanaged" are left as the kernel has them when
 // desired; observed state always fills them.
@@ -82,17 +82,39 @@ export interface Namespace {
   routes: Route[];
   fdb: FdbEntry[];
   neigh: NeighEntry[];
+  /** swarmnet's table (`table ip swarmnet`) in this namespace; undefined:
+   * absent. A namespace swarmnet deletes takes its table along. */
+  nft?: NftTable;
+  /** net.ipv4.ip_forward in this namespace. Desired undefined: unmanaged;
+   * observed always set. */
+  forwarding?: boolean;
 }
 
+/** A base chain has all four of type, hook, priority and policy; a regular
+ * chain (a jump/goto target) has none of them. */
 export interface NftChain {
   name: string;
-  type: "filter" | "nat" | "route";
-  hook: "prerouting" | "input" | "forward" | "output" | "postrouting";
-  /** As nft prints it: a keyword ("filter", "srcnat", "dstnat") or a number. */
-  priority: string;
-  policy: "accept" | "drop";
+  type?: "filter" | "nat" | "route";
+  hook?: "prerouting" | "input" | "forward" | "output" | "postrouting";
+  /** As nft prints it: a keyword ("filter", "srcnat", "dstnat") or a number
+   * ("-100": nft refuses the keyword dstnat for the output hook). */
+  priority?: string;
+  policy?: "accept" | "drop";
   /** Rule bodies exactly as `nft list` prints them, so observed and desired compare as text. */
   rules: string[];
+}
+
+/** A named map, or a set (no `map`). Changed element by element, so one change
+ * among thousands of services is one element. */
+export interface NftMap {
+  name: string;
+  /** Key type as nft prints it: "ipv4_addr", "inet_proto . inet_service". */
+  type: string;
+  /** Value type for a map ("verdict", "ipv4_addr"); undefined: a set. */
+  map?: string;
+  /** Elements as nft prints them, key text → value text ("" for a set), e.g.
+   * "10.0.1.2" → "goto svc-0123456789ab", "tcp . 8080" → "goto pub-tcp-8080". */
+  elements: Record<string, string>;
 }
 
 export interface NftTable {
@@ -100,6 +122,8 @@ export interface NftTable {
   name: string;
   /** Sorted by name. */
   chains: NftChain[];
+  /** Sorted by name. */
+  maps: NftMap[];
 }
 
 export interface KernelState {
@@ -107,10 +131,6 @@ export interface KernelState {
   host: Namespace;
   /** Namespaces swarmnet creates (overlay networks, sandboxes), sorted by name. */
   namespaces: Namespace[];
-  /** swarmnet's table in the host namespace; undefined: absent. */
-  nft?: NftTable;
-  /** net.ipv4.ip_forward in the host namespace; desired undefined: unmanaged. */
-  forwarding?: boolean;
 }
 
 export function emptyNamespace(name: NsRef, role: NsRole): Namespace {
@@ -140,5 +160,14 @@ export function sortNamespace(ns: Namespace): Namespace {
     routes: [...ns.routes].sort((a, b) => compareStrings(a.dst, b.dst)),
     fdb: [...ns.fdb].sort((a, b) => compareStrings(a.dev + a.mac, b.dev + b.mac)),
     neigh: [...ns.neigh].sort((a, b) => compareStrings(a.dev + a.ip, b.dev + b.ip)),
+    ...(ns.nft
+      ? {
+          nft: {
+            ...ns.nft,
+            chains: [...ns.nft.chains].sort(byName),
+            maps: [...ns.nft.maps].sort(byName),
+          },
+        }
+      : {}),
   };
 }

@@ -1,8 +1,10 @@
-// swarmnet's nftables table, `table ip swarmnet` in the node's host
+// swarmnet's nftables table (`table ip swarmnet`) in the node's host
 // namespace. It is swarmnet's alone: nothing else is ever flushed or edited,
 // and removing swarmnet deletes the table. Its hooks and priorities are a
-// contract (README.md): later chains (VIP load balancing, policies) join this
-// table with their own documented priorities.
+// contract (README.md). Namespaces swarmnet creates may hold their own
+// `table ip swarmnet` (VIP load balancing, the routing mesh); those go with
+// their namespace. Rules are written as `nft list` prints them (see
+// nft-fixtures.ts for the checked forms), so observed and desired compare as text.
 import type { NftTable } from "./kernel-state.ts";
 import { GW_BRIDGE, NFT_TABLE } from "./names.ts";
 
@@ -37,5 +39,6 @@ export function gatewayTable(gwSubnet: string): NftTable {
         rules: [`ip saddr ${gwSubnet} oifname != ${br} masquerade`],
       },
     ],
+    maps: [],
   };
 }

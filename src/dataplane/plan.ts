@@ -5,7 +5,7 @@
 // Phases run one after the other; inside a phase, the steps of different
 // namespaces do not depend on each other, so linux/apply.ts runs one process
 // per (tool, namespace) per phase, in parallel.
-import type { FdbEntry, Link, NeighEntry, NftChain, NsRef, Route } from "./kernel-state.ts";
+import type { FdbEntry, Link, NeighEntry, NftChain, NftMap, NsRef, Route } from "./kernel-state.ts";
 
 export const PHASES = [
   /** Devices whose immutable attributes differ (kind, VNI, veth peer): deleted before re-creation. */
@@ -14,7 +14,7 @@ export const PHASES = [
   "create-links",
   /** MTU, MAC, master, isolation, addresses, up, then routes, neighbours, FDB. */
   "configure",
-  /** swarmnet's nftables table (one transaction) and ip_forward. */
+  /** swarmnet's nftables tables (one transaction per namespace) and ip_forward. */
   "firewall",
   "remove-entries",
   "remove-links",
@@ -46,13 +46,33 @@ export type Op =
   | { kind: "neigh-del"; ns: NsRef; entry: NeighEntry }
   | { kind: "fdb-replace"; ns: NsRef; entry: FdbEntry }
   | { kind: "fdb-del"; ns: NsRef; entry: FdbEntry }
-  | { kind: "nft-table-add"; ns: NsRef; family: "ip"; table: string }
-  | { kind: "nft-table-del"; ns: NsRef; family: "ip"; table: string }
-  | { kind: "nft-chain-add"; ns: NsRef; family: "ip"; table: string; chain: NftChain }
-  | { kind: "nft-chain-del"; ns: NsRef; family: "ip"; table: string; chain: string }
-  /** Same hook, different rules: flush the chain and add the rules, in the same transaction. */
-  | { kind: "nft-chain-rules"; ns: NsRef; family: "ip"; table: string; chain: NftChain }
+  | ({ kind: "nft-table-add" } & NftRef)
+  | ({ kind: "nft-table-del" } & NftRef)
+  /** An empty chain (with its hook, if a base chain); its rules follow as nft-chain-rules. */
+  | ({ kind: "nft-chain-add"; chain: NftChain } & NftRef)
+  /** Drops a chain's rules, so what they reference can be deleted (or re-created) next. */
+  | ({ kind: "nft-chain-flush"; chain: string } & NftRef)
+  /** The chain's rules, after a flush when it had others. */
+  | ({ kind: "nft-chain-rules"; chain: NftChain; flush: boolean } & NftRef)
+  /** `delete chain`: diff puts an nft-chain-flush before it when the chain has rules. */
+  | ({ kind: "nft-chain-del"; chain: string } & NftRef)
+  /** An empty map or set; its elements follow as nft-element-add. */
+  | ({ kind: "nft-map-add"; map: NftMapType } & NftRef)
+  | ({ kind: "nft-map-del"; map: NftMapType } & NftRef)
+  /** value "": an element of a set. */
+  | ({ kind: "nft-element-add"; map: string; key: string; value: string } & NftRef)
+  | ({ kind: "nft-element-del"; map: string; key: string } & NftRef)
   | { kind: "forwarding"; ns: NsRef; on: boolean };
+
+/** The table an nft step works on. Every nft step of one namespace and phase
+ * runs in one `nft -f -` transaction, in plan order. */
+export interface NftRef {
+  ns: NsRef;
+  family: "ip";
+  table: string;
+}
+
+export type NftMapType = Omit<NftMap, "elements">;
 
 export type Step = Op & { phase: Phase; reason: string };
 

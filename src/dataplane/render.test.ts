@@ -120,15 +120,15 @@ describe("render", () => {
       ],
     );
     assert.deepEqual(s.host.links[0]?.addresses, ["172.18.0.1/16"]);
-    assert.equal(s.forwarding, true);
+    assert.equal(s.host.forwarding, true);
     assert.deepEqual(
-      s.nft?.chains.map((ch) => [ch.name, ch.hook, ch.priority]),
+      s.host.nft?.chains.map((ch) => [ch.name, ch.hook, ch.priority]),
       [
         ["forward", "forward", "filter"],
         ["postrouting", "postrouting", "srcnat"],
       ],
     );
-    assert.deepEqual(s.nft?.chains[1]?.rules, [
+    assert.deepEqual(s.host.nft?.chains[1]?.rules, [
       'ip saddr 172.18.0.0/16 oifname != "docker_gwbridge" masquerade',
     ]);
   });
@@ -178,8 +178,8 @@ describe("render", () => {
     const empty = render(view, { gwAddresses: GW });
     assert.deepEqual(empty.namespaces, []);
     assert.deepEqual(empty.host.links, []);
-    assert.equal(empty.nft, undefined);
-    assert.equal(empty.forwarding, undefined);
+    assert.equal(empty.host.nft, undefined);
+    assert.equal(empty.host.forwarding, undefined);
   });
 
   it("refuses a sandbox that needs a gateway leg but has no address for it", () => {

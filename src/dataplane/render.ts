@@ -41,6 +41,14 @@ import {
   VXLAN,
 } from "./names.ts";
 import { gatewayTable } from "./nft-table.ts";
+import {
+  FORWARD_DNAT_RULE,
+  hostPublishing,
+  INGRESS_OWNER,
+  ingressSandboxTable,
+  meshEndpoint,
+  sandboxVipTable,
+} from "./render-services.ts";
 
 export const DEFAULT_MTU = 1450;
 export const DEFAULT_GW_SUBNET = "172.18.0.0/16";
@@ -86,13 +94,21 @@ function networkMtu(net: Network): number {
   return mtu;
 }
 
-/** Tasks and containers that should have networking now: meant to run and not finished. */
+/** Tasks and containers that should have networking now: meant to run and
+ * not finished; plus the routing mesh's ingress sandbox when this node has one. */
 function liveOwners(view: NodeView): Owner[] {
   const owners: Owner[] = [];
   for (const o of [...view.tasks, ...view.containers]) {
     if (o.nodeId === view.node.id && o.desiredState === "running" && !isTerminal(o.status.state)) {
       owners.push({ id: o.id, networks: o.networks });
     }
+  }
+  const mesh = meshEndpoint(view);
+  if (mesh) {
+    owners.push({
+      id: INGRESS_OWNER,
+      networks: [{ networkId: mesh.network.id, addresses: [mesh.endpoint.address], aliases: [] }],
+    });
   }
   return owners.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
@@ -181,6 +197,19 @@ export function render(view: NodeView, opts: RenderOptions): KernelState {
         peer: { ns: sb.name, name: GW_LEG },
       });
     }
+    if (owner.id === INGRESS_OWNER) {
+      // The mesh forwards from the host (gw0) to the ingress network (eth0).
+      sb.nft = ingressSandboxTable(view, owner.networks[0]!.networkId);
+      sb.forwarding = true;
+    } else {
+      const vips = sandboxVipTable(view, {
+        id: owner.id,
+        networkIds: owner.networks.map((a) => a.networkId),
+      });
+      if (vips) sb.nft = vips;
+      // A task is an endpoint, never a router between its networks.
+      sb.forwarding = false;
+    }
     sandboxes.push(sb);
   }
 
@@ -199,14 +228,23 @@ export function render(view: NodeView, opts: RenderOptions): KernelState {
     });
     host.links.push(...hostPorts);
     nft = gatewayTable(gwSubnetText);
+    const published = hostPublishing(view, opts.gwAddresses, meshEndpoint(view) !== undefined);
+    if (published) {
+      nft.chains = [...nft.chains, ...published.chains].sort(byName);
+      nft.maps = [...nft.maps, ...published.maps].sort(byName);
+      // Published connections are translated towards a sandbox: let them in.
+      const forward = nft.chains.find((c) => c.name === "forward")!;
+      const drop = forward.rules.length - 1;
+      forward.rules = [...forward.rules.slice(0, drop), FORWARD_DNAT_RULE, forward.rules[drop]!];
+    }
   }
   const state: KernelState = {
     host: sortNamespace(host),
     namespaces: [...networks, ...sandboxes].map(sortNamespace).sort(byName),
   };
   if (nft) {
-    state.nft = nft;
-    state.forwarding = true;
+    state.host.nft = nft;
+    state.host.forwarding = true;
   }
   checkUnique(state);
   return state;

@@ -1,8 +1,9 @@
 // cleanup(scope) removes everything swarmnet made for one node — its
 // namespaces (which takes their devices, veth peers and VXLAN sockets with
-// them), the gateway bridge if swarmnet made it, and swarmnet's nftables table
-// — and nothing else. Deliberately not observe+diff: it must work on a
-// half-built or broken node, and on a lab host whose namespace is already gone.
+// them, and any nftables table in them), the gateway bridge if swarmnet made
+// it, and swarmnet's nftables table in the host namespace — and nothing else.
+// Deliberately not observe+diff: it must work on a half-built or broken node,
+// and on a lab host whose namespace is already gone.
 // ip_forward is left as it is (it may have been on before swarmnet came).
 import { isNotFound } from "../errors.ts";
 import { checkNsName, GW_BRIDGE, NFT_TABLE, OWNER_ALIAS, type Scope } from "../names.ts";

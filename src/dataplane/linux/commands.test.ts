@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { diff } from "../diff.ts";
 import { GW, ID, scenario, viewOf } from "../fixtures.ts";
-import { emptyState } from "../kernel-state.ts";
+import { emptyNamespace, emptyState, type KernelState, type NftTable } from "../kernel-state.ts";
 import { gatewayPeerName, overlayPeerName } from "../names.ts";
+import { everyRuleTable, manyServices, serviceRule, vipTable } from "../nft-fixtures.ts";
 import { render } from "../render.ts";
 import { compile } from "./commands.ts";
 
@@ -80,10 +81,10 @@ describe("compile", () => {
     assert.deepEqual(batch("firewall", "nft", "node1")?.lines, [
       "add table ip swarmnet",
       "add chain ip swarmnet forward { type filter hook forward priority filter; policy accept; }",
+      "add chain ip swarmnet postrouting { type nat hook postrouting priority srcnat; policy accept; }",
       'add rule ip swarmnet forward iifname "docker_gwbridge" oifname "docker_gwbridge" drop',
       'add rule ip swarmnet forward oifname "docker_gwbridge" ct state established,related accept',
       'add rule ip swarmnet forward oifname "docker_gwbridge" drop',
-      "add chain ip swarmnet postrouting { type nat hook postrouting priority srcnat; policy accept; }",
       'add rule ip swarmnet postrouting ip saddr 172.18.0.0/16 oifname != "docker_gwbridge" masquerade',
     ]);
     assert.deepEqual(batch("firewall", "sysctl", "node1")?.lines, ["net/ipv4/ip_forward=1"]);
@@ -94,5 +95,100 @@ describe("compile", () => {
       assert.equal(b.from.length, b.lines.length);
       for (const s of b.from) assert.equal(s.phase, b.phase);
     }
+  });
+});
+
+describe("compile nft", () => {
+  const SB = "sn-sb-taskaaaaaaaa";
+  const node = (nft?: NftTable): KernelState => {
+    const sb = emptyNamespace(SB, "sandbox");
+    if (nft) sb.nft = nft;
+    return { host: emptyNamespace("", "host"), namespaces: [sb] };
+  };
+  const nftLines = (from?: NftTable, to?: NftTable) => {
+    const batches = compile(diff(node(from), node(to))).flat();
+    assert.ok(batches.every((b) => b.tool === "nft" && b.ns === SB));
+    assert.ok(batches.length <= 1, "one transaction");
+    return batches[0]?.lines ?? [];
+  };
+  const [s0, s1] = manyServices(2);
+
+  it("writes a sandbox table with base and regular chains, maps, sets and elements", () => {
+    assert.deepEqual(nftLines(undefined, everyRuleTable()), [
+      "add table ip swarmnet",
+      "add chain ip swarmnet forward { type filter hook forward priority filter; policy accept; }",
+      "add chain ip swarmnet output { type nat hook output priority -100; policy accept; }",
+      "add chain ip swarmnet postrouting { type nat hook postrouting priority srcnat; policy accept; }",
+      "add chain ip swarmnet prerouting { type nat hook prerouting priority dstnat; policy accept; }",
+      "add chain ip swarmnet pub-tcp-8080",
+      "add chain ip swarmnet pub-tcp-8081",
+      "add chain ip swarmnet svc-000000000001",
+      "add chain ip swarmnet svc-000000000002",
+      "add chain ip swarmnet svc-000000000003",
+      "add chain ip swarmnet svc-000000000004",
+      "add set ip swarmnet locals { type ipv4_addr; }",
+      "add map ip swarmnet published { type inet_proto . inet_service : verdict; }",
+      "add map ip swarmnet vips { type ipv4_addr : verdict; }",
+      'add rule ip swarmnet forward oifname "docker_gwbridge" ct status dnat accept',
+      "add rule ip swarmnet output ip daddr vmap @vips",
+      'add rule ip swarmnet postrouting oifname "eth0" masquerade',
+      "add rule ip swarmnet prerouting fib daddr type local meta l4proto . th dport vmap @published",
+      'add rule ip swarmnet prerouting iifname "gw0" meta l4proto . th dport vmap @published',
+      "add rule ip swarmnet pub-tcp-8080 meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.0.0.5 . 80, 1 : 10.0.0.6 . 80 }",
+      "add rule ip swarmnet pub-tcp-8081 meta l4proto tcp dnat to 10.0.0.5:80",
+      "add rule ip swarmnet svc-000000000001 dnat to numgen random mod 2 map { 0 : 10.0.1.5, 1 : 10.0.1.6 }",
+      "add rule ip swarmnet svc-000000000002 dnat to 10.0.1.5",
+      "add rule ip swarmnet svc-000000000003 reject",
+      "add rule ip swarmnet svc-000000000004 reject with tcp reset",
+      "add element ip swarmnet locals { 10.0.1.2 }",
+      "add element ip swarmnet locals { 10.0.1.3 }",
+      "add element ip swarmnet published { tcp . 8080 : goto pub-tcp-8080 }",
+      "add element ip swarmnet published { tcp . 8081 : goto pub-tcp-8081 }",
+      "add element ip swarmnet vips { 10.0.1.2 : goto svc-000000000001 }",
+      "add element ip swarmnet vips { 10.0.1.3 : goto svc-000000000002 }",
+      "add element ip swarmnet vips { 10.0.1.4 : goto svc-000000000003 }",
+      "add element ip swarmnet vips { 10.0.1.7 : jump svc-000000000004 }",
+    ]);
+  });
+
+  it("changes a backend and a VIP in place, and removes a service after its element", () => {
+    const before = vipTable([s0!, s1!]);
+    const after = vipTable([{ ...s0!, vip: "10.0.9.9", backends: ["10.1.1.7"] }]);
+    assert.deepEqual(nftLines(before, after), [
+      `flush chain ip swarmnet svc-${s0!.id}`,
+      `add rule ip swarmnet svc-${s0!.id} ${serviceRule(["10.1.1.7"])}`,
+      `add element ip swarmnet vips { 10.0.9.9 : goto svc-${s0!.id} }`,
+      `delete element ip swarmnet vips { ${s0!.vip} }`,
+      `delete element ip swarmnet vips { ${s1!.vip} }`,
+      `flush chain ip swarmnet svc-${s1!.id}`,
+      `delete chain ip swarmnet svc-${s1!.id}`,
+    ]);
+    const moved = vipTable([
+      s0!,
+      { ...s1!, vip: s0!.vip },
+      { ...s0!, id: "00000000000f", vip: s1!.vip },
+    ]);
+    assert.deepEqual(
+      nftLines(before, moved).filter((l) => l.includes("element")),
+      [
+        `delete element ip swarmnet vips { ${s0!.vip} }`,
+        `add element ip swarmnet vips { ${s0!.vip} : goto svc-${s1!.id} }`,
+        `delete element ip swarmnet vips { ${s1!.vip} }`,
+        `add element ip swarmnet vips { ${s1!.vip} : goto svc-00000000000f }`,
+      ],
+    );
+  });
+
+  it("re-creates a map whose type changed, and deletes a table with nothing left in it", () => {
+    const want = vipTable([]);
+    const have = structuredClone(want);
+    have.maps[0]!.map = "ipv4_addr";
+    assert.deepEqual(nftLines(have, want), [
+      "flush chain ip swarmnet output",
+      "delete map ip swarmnet vips",
+      "add map ip swarmnet vips { type ipv4_addr : verdict; }",
+      "add rule ip swarmnet output ip daddr vmap @vips",
+    ]);
+    assert.deepEqual(nftLines(want, undefined), ["delete table ip swarmnet"]);
   });
 });

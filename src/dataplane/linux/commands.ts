@@ -1,10 +1,11 @@
 // Plan → command lines, grouped into as few processes as possible: per phase,
 // one `ip -n NS -batch -` and one `bridge -n NS -batch -` per namespace, one
-// `ip -batch -` for namespace adds/deletes, one `nft -f -` transaction. Pure:
+// `ip -batch -` for namespace adds/deletes, one `nft -f -` transaction per
+// namespace (its lines in plan order: diff-nft.ts orders them). Pure:
 // tests compare the exact text (the knftables lesson).
 import { DataplaneError } from "../errors.ts";
 import type { Link, NsRef } from "../kernel-state.ts";
-import { PHASES, type Phase, type Plan, type Step } from "../plan.ts";
+import { type NftRef, PHASES, type Phase, type Plan, type Step } from "../plan.ts";
 
 export type Tool = "netns" | "ip" | "bridge" | "nft" | "sysctl";
 
@@ -61,8 +62,14 @@ function linkAdd(ns: NsRef, l: Link): Lines {
   );
 }
 
+/** "ip swarmnet NAME": a chain, map or set of the step's table. */
+function nftName(s: NftRef, name: string): string {
+  return `${s.family} ${s.table} ${name}`;
+}
+
 export function stepLines(s: Step): Lines {
   const ipIn = (...lines: string[]): Lines => ({ tool: "ip", ns: s.ns, lines });
+  const nft = (...lines: string[]): Lines => ({ tool: "nft", ns: s.ns, lines });
   switch (s.kind) {
     case "ns-add":
       return { tool: "netns", ns: "", lines: [`netns add ${s.ns}`] };
@@ -118,23 +125,40 @@ export function stepLines(s: Step): Lines {
         lines: [`fdb del ${s.entry.mac} dev ${s.entry.dev} dst ${s.entry.dst} self`],
       };
     case "nft-table-add":
-      return { tool: "nft", ns: s.ns, lines: [`add table ${s.family} ${s.table}`] };
+      return nft(`add table ${s.family} ${s.table}`);
     case "nft-table-del":
-      return { tool: "nft", ns: s.ns, lines: [`delete table ${s.family} ${s.table}`] };
-    case "nft-chain-del": {
-      const c = `${s.family} ${s.table} ${s.chain}`;
-      return { tool: "nft", ns: s.ns, lines: [`flush chain ${c}`, `delete chain ${c}`] };
-    }
-    case "nft-chain-add":
-    case "nft-chain-rules": {
-      const c = `${s.family} ${s.table} ${s.chain.name}`;
+      return nft(`delete table ${s.family} ${s.table}`);
+    case "nft-chain-add": {
       const ch = s.chain;
-      const head =
-        s.kind === "nft-chain-add"
-          ? `add chain ${c} { type ${ch.type} hook ${ch.hook} priority ${ch.priority}; policy ${ch.policy}; }`
-          : `flush chain ${c}`;
-      return { tool: "nft", ns: s.ns, lines: [head, ...ch.rules.map((r) => `add rule ${c} ${r}`)] };
+      const base =
+        ch.hook === undefined
+          ? ""
+          : ` { type ${ch.type} hook ${ch.hook} priority ${ch.priority}; policy ${ch.policy}; }`;
+      return nft(`add chain ${nftName(s, ch.name)}${base}`);
     }
+    case "nft-chain-flush":
+      return nft(`flush chain ${nftName(s, s.chain)}`);
+    case "nft-chain-rules": {
+      const c = nftName(s, s.chain.name);
+      const rules = s.chain.rules.map((r) => `add rule ${c} ${r}`);
+      return nft(...(s.flush ? [`flush chain ${c}`, ...rules] : rules));
+    }
+    case "nft-chain-del":
+      return nft(`delete chain ${nftName(s, s.chain)}`);
+    case "nft-map-add": {
+      const m = s.map;
+      const kind = m.map === undefined ? "set" : "map";
+      const type = m.map === undefined ? m.type : `${m.type} : ${m.map}`;
+      return nft(`add ${kind} ${nftName(s, m.name)} { type ${type}; }`);
+    }
+    case "nft-map-del":
+      return nft(`delete ${s.map.map === undefined ? "set" : "map"} ${nftName(s, s.map.name)}`);
+    case "nft-element-add": {
+      const elem = s.value === "" ? s.key : `${s.key} : ${s.value}`;
+      return nft(`add element ${nftName(s, s.map)} { ${elem} }`);
+    }
+    case "nft-element-del":
+      return nft(`delete element ${nftName(s, s.map)} { ${s.key} }`);
     case "forwarding":
       return { tool: "sysctl", ns: s.ns, lines: [`net/ipv4/ip_forward=${s.on ? 1 : 0}`] };
   }

@@ -1,9 +1,8 @@
 // observe(scope) → what swarmnet owns on one node, read from the kernel:
 // every namespace with the node's prefix, and in the host namespace the
-// gateway bridge, its legs, swarmnet's nftables table and ip_forward. One
-// `ip -j -d -batch -` per namespace (plus `bridge -j fdb` in network
-// namespaces), all in parallel.
-import { isNotFound } from "../errors.ts";
+// gateway bridge and its legs; in each of them swarmnet's nftables table and
+// ip_forward. One process per namespace, all in parallel.
+import { DataplaneError, isNotFound } from "../errors.ts";
 import {
   byName,
   type KernelState,
@@ -22,8 +21,9 @@ import {
   parseNsName,
   type Scope,
 } from "../names.ts";
-import { bridge, inNs, ip, run, splitJson } from "./exec.ts";
+import { classify, inNs, run, splitJson } from "./exec.ts";
 import {
+  NFT_MARK,
   parseFdb,
   parseForwarding,
   parseLinks,
@@ -32,6 +32,7 @@ import {
   parseNsids,
   parseRoutes,
   type RawLink,
+  splitNsRead,
 } from "./parse.ts";
 
 interface RawNs {
@@ -58,25 +59,62 @@ export async function ownedNamespaces(
   return owned.sort(byName);
 }
 
+// One process per namespace reads all of it: spawning is what observe spends
+// its time on (~10 ms a process on a small VM, serialised in node's main
+// thread), so one `sh` in the namespace runs `ip -batch` (devices, routes,
+// neighbours, netns ids, netconf for ip_forward), `bridge fdb` where asked,
+// and `nft list table`, whose exit status is the last line: a missing table
+// is normal, any other nft failure is not.
+const READ_NS = [
+  "ip -j -d -batch - || exit",
+  '[ "$1" = fdb ] && { bridge -j fdb show || exit; }',
+  `printf '\\n${NFT_MARK}\\n'`,
+  `nft list table ip ${NFT_TABLE}`,
+  'echo "$?"',
+].join("\n");
+
+interface NsRead {
+  /** The JSON documents of the ip batch, then the FDB's if asked for. */
+  docs: unknown[];
+  nft?: NftTable;
+}
+
+async function readNamespace(ns: string, batch: string[], fdb: boolean): Promise<NsRead> {
+  const argv = inNs(ns, ["sh", "-c", READ_NS, "sh", fdb ? "fdb" : ""]);
+  const { stdout, stderr } = await run(argv, batch.map((l) => `${l}\n`).join(""));
+  const out = splitNsRead(stdout);
+  const docs = splitJson(out.json);
+  if (out.nftStatus === 0) return { docs, nft: parseNftTable(out.nft) };
+  const code = classify(stderr);
+  if (code === "DP_NOT_FOUND") return { docs };
+  const first = stderr.trim().split("\n")[0] ?? "";
+  throw new DataplaneError(code, `nft list table ip ${NFT_TABLE} in ${ns || "host"}: ${first}`, {
+    argv,
+    exitCode: out.nftStatus,
+    stderr,
+  });
+}
+
 async function readNs(name: string, role: OwnedNsRole): Promise<RawNs | undefined> {
   try {
-    const [out, fdb] = await Promise.all([
-      run(
-        ip(name, "-j", "-d", "-batch", "-"),
-        "addr show\nroute show\nneigh show\nnetns list-id\n",
-      ),
-      role === "network" ? run(bridge(name, "-j", "fdb", "show")) : undefined,
-    ]);
-    const [addr, routes, neigh, ids] = splitJson(out.stdout);
+    const fdb = role === "network";
+    const { docs, nft } = await readNamespace(
+      name,
+      ["addr show", "route show", "neigh show", "netns list-id", "netconf show"],
+      fdb,
+    );
+    const [addr, routes, neigh, ids, netconf, fdbDoc] = docs;
     const links = parseLinks(addr);
     const ns: Namespace = {
       name,
       role,
       links,
       routes: parseRoutes(routes),
-      fdb: fdb ? parseFdb(splitJson(fdb.stdout)[0] ?? []) : [],
+      fdb: fdb ? parseFdb(fdbDoc ?? []) : [],
       neigh: parseNeigh(neigh),
+      forwarding: parseForwarding(netconf),
     };
+    if (nft) ns.nft = nft;
     return { name, role, links, nsids: parseNsids(ids), ns };
   } catch (err) {
     if (isNotFound(err)) return undefined; // deleted while we looked: absent
@@ -84,32 +122,29 @@ async function readNs(name: string, role: OwnedNsRole): Promise<RawNs | undefine
   }
 }
 
-async function readHost(hostNs: string): Promise<{ raw: RawNs; forwarding: boolean }> {
-  const out = await run(
-    ip(hostNs, "-j", "-d", "-batch", "-"),
-    "addr show\nnetns list-id\nnetconf show\n",
+async function readHost(hostNs: string): Promise<RawNs> {
+  const { docs, nft } = await readNamespace(
+    hostNs,
+    ["addr show", "netns list-id", "netconf show"],
+    false,
   );
-  const [addr, ids, netconf] = splitJson(out.stdout);
+  const [addr, ids, netconf] = docs;
   // Only what swarmnet made or uses here: the gateway bridge and legs named
   // the way gatewayPeerName() names them.
   const links = parseLinks(addr).filter(
     (l) => l.name === GW_BRIDGE || (l.kind === "veth" && GATEWAY_PEER.test(l.name)),
   );
-  const ns: Namespace = { name: hostNs, role: "host", links, routes: [], fdb: [], neigh: [] };
-  return {
-    raw: { name: hostNs, role: "host", links, nsids: parseNsids(ids), ns },
+  const ns: Namespace = {
+    name: hostNs,
+    role: "host",
+    links,
+    routes: [],
+    fdb: [],
+    neigh: [],
     forwarding: parseForwarding(netconf),
   };
-}
-
-async function readNft(hostNs: string): Promise<NftTable | undefined> {
-  try {
-    const { stdout } = await run(inNs(hostNs, ["nft", "list", "table", "ip", NFT_TABLE]));
-    return parseNftTable(stdout);
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+  if (nft) ns.nft = nft;
+  return { name: hostNs, role: "host", links, nsids: parseNsids(ids), ns };
 }
 
 /** Names each veth's other end. A peer is found through the namespace id the
@@ -144,20 +179,13 @@ function strip(l: RawLink, hostNs: string): RawLink {
 export async function observe(scope: Scope): Promise<KernelState> {
   const hostNs = checkNsName(scope.hostNs);
   const owned = await ownedNamespaces(scope.prefix);
-  const [host, nft, ...found] = await Promise.all([
+  const [host, ...found] = await Promise.all([
     readHost(hostNs),
-    readNft(hostNs),
     ...owned.map((o) => readNs(o.name, o.role)),
   ]);
   const raws = found.filter((r): r is RawNs => r !== undefined);
-  pairPeers([host.raw, ...raws]);
+  pairPeers([host, ...raws]);
   const finish = (r: RawNs): Namespace =>
     sortNamespace({ ...r.ns, links: r.links.map((l) => strip(l, hostNs)) });
-  const state: KernelState = {
-    host: finish(host.raw),
-    namespaces: raws.map(finish).sort(byName),
-    forwarding: host.forwarding,
-  };
-  if (nft) state.nft = nft;
-  return state;
+  return { host: finish(host), namespaces: raws.map(finish).sort(byName) };
 }

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { splitJson } from "./exec.ts";
 import {
+  NFT_MARK,
   parseFdb,
   parseForwarding,
   parseLinks,
@@ -10,6 +11,7 @@ import {
   parseNftTable,
   parseNsids,
   parseRoutes,
+  splitNsRead,
 } from "./parse.ts";
 
 const ADDR = `[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP"],"mtu":65536,"link_type":"loopback","address":"00:00:00:00:00:00","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8}]},{"ifindex":2,"link_index":4,"ifname":"eth0","flags":["BROADCAST","MULTICAST","UP"],"mtu":1450,"link_type":"ether","address":"02:42:0a:00:01:03","link_netnsid":0,"linkinfo":{"info_kind":"veth"},"addr_info":[{"family":"inet","local":"10.0.1.3","prefixlen":24},{"family":"inet6","local":"fe80::1","prefixlen":64}]},{"ifindex":3,"ifname":"vx0","flags":["BROADCAST","MULTICAST"],"mtu":1500,"master":"br0","link_type":"ether","address":"fe:62:8d:ad:85:e8","link_netnsid":0,"linkinfo":{"info_kind":"vxlan","info_data":{"id":4097,"local":"198.18.0.1","port":4789,"learning":false,"proxy":true},"info_slave_kind":"bridge","info_slave_data":{"state":"forwarding","isolated":false}}},{"ifindex":5,"ifname":"gabc","flags":["UP"],"mtu":1500,"master":"docker_gwbridge","address":"3a:14:e1:21:c0:c4","linkinfo":{"info_kind":"veth","info_slave_kind":"bridge","info_slave_data":{"isolated":true}},"ifalias":"x"}]`;
@@ -138,6 +140,116 @@ describe("parse", () => {
           rules: ['ip saddr 172.18.0.0/16 oifname != "docker_gwbridge" masquerade'],
         },
       ],
+      maps: [],
     });
+  });
+
+  it("reads maps, sets and regular chains, with element lists that wrap", () => {
+    // Captured from nft 1.0.6: elements come in the kernel's order, a long
+    // list wraps, concatenated keys go one per line.
+    const text = [
+      "table ip swarmnet {",
+      "\tmap vips {",
+      "\t\ttype ipv4_addr : verdict",
+      "\t\telements = { 10.0.1.2 : goto svc-0123456789ab, 10.0.1.3 : goto svc-abcdefabcdef,",
+      "\t\t\t     10.0.1.4 : goto svc-abcdefabcdef, 10.0.1.7 : goto svc-abcdefabcdef,",
+      "\t\t\t     10.0.1.8 : jump svc-abcdefabcdef }",
+      "\t}",
+      "",
+      "\tmap published {",
+      "\t\ttype inet_proto . inet_service : verdict",
+      "\t\telements = { udp . 53 : goto pub-tcp-8080,",
+      "\t\t\t     tcp . 8080 : goto pub-tcp-8080 }",
+      "\t}",
+      "",
+      "\tset locals {",
+      "\t\ttype ipv4_addr",
+      "\t\telements = { 10.0.1.2, 10.0.1.3 }",
+      "\t}",
+      "",
+      "\tmap empty {",
+      "\t\ttypeof ip daddr : ip daddr",
+      "\t}",
+      "",
+      "\tchain output {",
+      "\t\ttype nat hook output priority -100; policy accept;",
+      "\t\tip daddr vmap @vips",
+      "\t}",
+      "",
+      "\tchain svc-0123456789ab {",
+      "\t\tdnat to numgen random mod 2 map { 0 : 10.0.1.5, 1 : 10.0.1.6 }",
+      "\t}",
+      "",
+      "\tchain svc-abcdefabcdef {",
+      "\t\treject",
+      "\t}",
+      "",
+      "\tchain idle {",
+      "\t}",
+      "",
+      "\tflowtable ft {",
+      "\t\thook ingress priority filter",
+      '\t\tdevices = { "eth0" }',
+      "\t}",
+      "}",
+      "",
+    ].join("\n");
+    const t = parseNftTable(text);
+    assert.deepEqual(
+      t.chains.map((c) => c.name),
+      ["idle", "output", "svc-0123456789ab", "svc-abcdefabcdef"],
+    );
+    assert.deepEqual(t.chains[0], { name: "idle", rules: [] });
+    assert.deepEqual(t.chains[1], {
+      name: "output",
+      type: "nat",
+      hook: "output",
+      priority: "-100",
+      policy: "accept",
+      rules: ["ip daddr vmap @vips"],
+    });
+    assert.deepEqual(t.chains[2], {
+      name: "svc-0123456789ab",
+      rules: ["dnat to numgen random mod 2 map { 0 : 10.0.1.5, 1 : 10.0.1.6 }"],
+    });
+    assert.deepEqual(t.maps, [
+      { name: "empty", type: "typeof ip daddr", map: "ip daddr", elements: {} },
+      { name: "locals", type: "ipv4_addr", elements: { "10.0.1.2": "", "10.0.1.3": "" } },
+      {
+        name: "published",
+        type: "inet_proto . inet_service",
+        map: "verdict",
+        elements: { "udp . 53": "goto pub-tcp-8080", "tcp . 8080": "goto pub-tcp-8080" },
+      },
+      {
+        name: "vips",
+        type: "ipv4_addr",
+        map: "verdict",
+        elements: {
+          "10.0.1.2": "goto svc-0123456789ab",
+          "10.0.1.3": "goto svc-abcdefabcdef",
+          "10.0.1.4": "goto svc-abcdefabcdef",
+          "10.0.1.7": "goto svc-abcdefabcdef",
+          "10.0.1.8": "jump svc-abcdefabcdef",
+        },
+      },
+    ]);
+  });
+
+  it("refuses output that is not a table listing", () => {
+    assert.throws(() => parseNftTable("Error: nope\n"), /unexpected output/);
+    assert.throws(() => parseNftTable("table ip swarmnet {\n\tchain x {\n"), /unterminated/);
+  });
+
+  it("splits observe's namespace read into JSON, nft listing and nft's status", () => {
+    const table = "table ip swarmnet {\n\tchain x {\n\t}\n}\n";
+    assert.deepEqual(splitNsRead(`[{"a":1}]\n[]\n${NFT_MARK}\n${table}0\n`), {
+      json: '[{"a":1}]\n[]',
+      nft: table,
+      nftStatus: 0,
+    });
+    assert.deepEqual(splitNsRead(`[]\n${NFT_MARK}\n1\n`), { json: "[]", nft: "", nftStatus: 1 });
+    assert.throws(() => splitNsRead("[]\n"), /cut short/);
+    assert.throws(() => splitNsRead(`[]\n${NFT_MARK}\n${table}`), /cut short/);
   });
 });

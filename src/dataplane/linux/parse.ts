@@ -2,14 +2,16 @@
 // are tested on captured output without root. Only the fields swarmnet
 // manages are kept; everything else the kernel reports is ignored.
 import { DataplaneError } from "../errors.ts";
-import type {
-  FdbEntry,
-  Link,
-  LinkKind,
-  NeighEntry,
-  NftChain,
-  NftTable,
-  Route,
+import {
+  byName,
+  type FdbEntry,
+  type Link,
+  type LinkKind,
+  type NeighEntry,
+  type NftChain,
+  type NftMap,
+  type NftTable,
+  type Route,
 } from "../kernel-state.ts";
 
 /** A device as observed, with what is needed to find its veth peer. */
@@ -111,42 +113,62 @@ export function parseForwarding(doc: unknown): boolean {
   );
 }
 
-/** `nft list table ip NAME`: the chains with their hook line and rules as text.
- * Sets and maps (none yet) are skipped. */
+/** `nft list table ip NAME`: chains with their hook line and rules, maps and
+ * sets with their elements, all as text the way nft prints them (what render
+ * writes, so they compare as text). Other objects (flowtables, counters) are
+ * skipped. */
 export function parseNftTable(text: string): NftTable {
   const lines = text.split("\n").map((l) => l.trim());
   const head = /^table (ip) (\S+) \{$/.exec(lines[0] ?? "");
   if (!head) throw new DataplaneError("DP_PARSE_FAILED", `nft: unexpected output: ${lines[0]}`);
-  const table: NftTable = { family: "ip", name: head[2]!, chains: [] };
-  let chain: NftChain | undefined;
-  let depth = 1;
-  for (const line of lines.slice(1)) {
+  const table: NftTable = { family: "ip", name: head[2]!, chains: [], maps: [] };
+  let i = 1;
+  /** The lines of the block opened on the line before i, up to its closing "}". */
+  const body = (): string[] => {
+    const start = i;
+    let depth = 1;
+    for (; i < lines.length; i++) {
+      depth += braces(lines[i]!);
+      if (depth === 0) return lines.slice(start, i++);
+    }
+    throw new DataplaneError("DP_PARSE_FAILED", "nft: unterminated block");
+  };
+  while (i < lines.length) {
+    const line = lines[i++]!;
+    if (line === "" || line === "}") continue;
+    const chain = /^chain (\S+) \{$/.exec(line);
+    const map = /^(map|set) (\S+) \{$/.exec(line);
+    if (chain) table.chains.push(parseChain(chain[1]!, body()));
+    else if (map) table.maps.push(parseMap(map[2]!, map[1] === "map", body()));
+    else if (line.endsWith("{")) body(); // not swarmnet's kind of object
+  }
+  table.chains.sort(byName);
+  table.maps.sort(byName);
+  return table;
+}
+
+/** Opened minus closed braces outside quoted strings. */
+function braces(line: string): number {
+  if (!line.includes("{") && !line.includes("}")) return 0;
+  let n = 0;
+  let quoted = false;
+  for (let k = 0; k < line.length; k++) {
+    const c = line[k];
+    if (c === '"') quoted = !quoted;
+    else if (!quoted && c === "{") n++;
+    else if (!quoted && c === "}") n--;
+  }
+  return n;
+}
+
+function parseChain(name: string, lines: string[]): NftChain {
+  const chain: NftChain = { name, rules: [] };
+  for (const line of lines) {
     if (line === "" || line.startsWith("comment ")) continue;
-    if (line === "}") {
-      depth--;
-      if (chain) table.chains.push(chain);
-      chain = undefined;
-      continue;
-    }
-    const open = /^chain (\S+) \{$/.exec(line);
-    if (open && depth === 1) {
-      depth++;
-      chain = {
-        name: open[1]!,
-        type: "filter",
-        hook: "forward",
-        priority: "",
-        policy: "accept",
-        rules: [],
-      };
-      continue;
-    }
-    if (line.endsWith("{")) {
-      depth++; // a set or map: not read
-      continue;
-    }
-    if (!chain) continue;
-    const hook = /^type (\w+) hook (\w+) priority ([^;]+); policy (\w+);$/.exec(line);
+    const hook =
+      chain.rules.length === 0 && line.startsWith("type ")
+        ? /^type (\w+) hook (\w+) priority ([^;]+); policy (\w+);$/.exec(line)
+        : null;
     if (hook) {
       chain.type = hook[1] as NftChain["type"];
       chain.hook = hook[2] as NftChain["hook"];
@@ -154,6 +176,79 @@ export function parseNftTable(text: string): NftTable {
       chain.policy = hook[4] as NftChain["policy"];
     } else chain.rules.push(line);
   }
-  table.chains.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return table;
+  return chain;
+}
+
+/** A map or set. `typeof` maps keep "typeof …" as their type: never what render
+ * writes, so diff re-creates them. Flags, size and the like are not read. */
+function parseMap(name: string, isMap: boolean, lines: string[]): NftMap {
+  const m: NftMap = { name, type: "", elements: {} };
+  let elements = "";
+  for (let k = 0; k < lines.length; k++) {
+    const line = lines[k]!;
+    const type = /^(type|typeof) (.+)$/.exec(line);
+    if (type && m.type === "") {
+      const [key, value] = splitOnce(type[2]!, " : ");
+      m.type = type[1] === "type" ? key : `typeof ${key}`;
+      if (isMap) m.map = value ?? "";
+    } else if (line.startsWith("elements = {")) {
+      // Long lists wrap: the list runs on until its braces balance.
+      let text = line.slice("elements = ".length);
+      let depth = braces(text);
+      while (depth > 0 && k + 1 < lines.length) {
+        const next = lines[++k]!;
+        text += ` ${next}`;
+        depth += braces(next);
+      }
+      elements = text.trim().slice(1, -1);
+    }
+  }
+  for (const e of splitTop(elements)) {
+    const [key, value] = isMap ? splitOnce(e, " : ") : [e, ""];
+    m.elements[key] = value ?? "";
+  }
+  return m;
+}
+
+function splitOnce(text: string, sep: string): [string, string | undefined] {
+  const at = text.indexOf(sep);
+  return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + sep.length)];
+}
+
+/** Splits an element list at its top-level commas (not inside braces or quotes). */
+function splitTop(text: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let k = 0; k < text.length; k++) {
+    const c = text[k];
+    if (c === '"') quoted = !quoted;
+    else if (quoted) continue;
+    else if (c === "{") depth++;
+    else if (c === "}") depth--;
+    else if (c === "," && depth === 0) {
+      out.push(text.slice(start, k));
+      start = k + 1;
+    }
+  }
+  out.push(text.slice(start));
+  return out.map((e) => e.trim()).filter((e) => e !== "");
+}
+
+/** Ends the JSON part of observe's per-namespace read; nft's listing and its
+ * exit status follow (linux/observe.ts). */
+export const NFT_MARK = "#swarmnet-nft";
+
+/** Splits what observe's per-namespace script prints: the JSON documents,
+ * `NFT_MARK`, nft's listing, and nft's exit status as the last line. */
+export function splitNsRead(stdout: string): { json: string; nft: string; nftStatus: number } {
+  const at = stdout.indexOf(`\n${NFT_MARK}\n`);
+  const rest = at < 0 ? "" : stdout.slice(at + NFT_MARK.length + 2).trimEnd();
+  const nl = rest.lastIndexOf("\n");
+  const status = rest.slice(nl + 1);
+  if (at < 0 || !/^\d+$/.test(status)) {
+    throw new DataplaneError("DP_PARSE_FAILED", "observe: namespace read cut short");
+  }
+  return { json: stdout.slice(0, at), nft: rest.slice(0, nl + 1), nftStatus: Number(status) };
 }

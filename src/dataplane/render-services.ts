@@ -1,0 +1,269 @@
+// The nftables side of services: VIP load balancing in every sandbox, the
+// routing mesh (published ports in ingress mode) through one ingress sandbox
+// per node, and host-mode published ports. Pure: NodeView in, table contents
+// out; render.ts puts them in place.
+//
+// kube-proxy's nftables mode is the model. A new connection does one
+// verdict-map lookup (`ip daddr vmap @vips`, or `… th dport vmap @published`)
+// that jumps to the chain of that service, whose rules pick a backend with
+// `numgen random`. The lookup costs the same with 10 or 5,000 services,
+// and a scale changes one service chain and no map element, a new service
+// adds one element and one chain: diff turns that into element and chain
+// updates, never a rebuilt table. Only the first packet of a connection sees
+// a nat chain (conntrack keeps the choice), so scaling never moves an
+// established connection, and nothing shortens conntrack's timeouts: idle
+// connections live as long as the kernel's default (5 days for TCP), not
+// IPVS's 15 minutes (moby#31208).
+//
+// VIP traffic is translated in the calling sandbox's own output hook, so the
+// packet leaves with the caller's real address and the backend (and the
+// policies that protect it) sees who is calling; replies are un-translated by
+// the caller's conntrack. No source NAT inside the cluster.
+import { formatIp, parseCidrHost } from "../core/ipam/index.ts";
+import type { Network, PortConfig, Service } from "../core/model.ts";
+import type { Endpoint, NodeView } from "../core/node-view.ts";
+import type { NftChain, NftMap, NftTable } from "./kernel-state.ts";
+import { GW_BRIDGE, GW_LEG, NFT_TABLE } from "./names.ts";
+
+/** The routing mesh's sandbox owner id on every node (its namespace is `<prefix>sb-ingress`). */
+export const INGRESS_OWNER = "ingress";
+/** The ingress sandbox's interface on the ingress network. */
+export const INGRESS_IF = "eth0";
+
+export interface LocalOwner {
+  id: string;
+  /** Network ids in attachment order. */
+  networkIds: string[];
+}
+
+function ipOf(cidr: string): string {
+  return formatIp(parseCidrHost(cidr).ip);
+}
+
+function shortId(id: string): string {
+  return id.slice(0, 12);
+}
+
+/** The rules that send a new connection to one of `targets` ("10.0.1.5", or
+ * "10.0.1.5:80" with a port), or refuse it when there is none: TCP with a
+ * reset, anything else with ICMP port unreachable, as a closed port would.
+ *
+ * N backends are N rules, rule i taking the connection with probability
+ * 1/(N-i) — uniform overall. Not one `numgen … map { … }` rule: nft lists
+ * thousands of inline maps slowly (seconds for 5,000 services), and listing
+ * is what every sync does; the cascade lists fast and costs a few
+ * comparisons per new connection, whatever the number of services. */
+function pickRules(targets: string[], l4proto?: "tcp" | "udp"): string[] {
+  const proto = l4proto ? `meta l4proto ${l4proto} ` : "";
+  if (targets.length === 0) return ["reject with tcp reset", "reject"];
+  return targets.map((t, i) =>
+    i === targets.length - 1
+      ? `${proto}dnat to ${t}`
+      : `${proto}numgen random mod ${targets.length - i} 0 dnat to ${t}`,
+  );
+}
+
+function regularChain(name: string, rules: string[]): NftChain {
+  return { name, rules };
+}
+
+/** Live task addresses of a service on a network, sorted so the rule text is stable. */
+function backends(view: NodeView, serviceId: string, networkId: string): string[] {
+  return view.endpoints
+    .filter(
+      (e) => e.kind === "task" && e.live && e.serviceId === serviceId && e.networkId === networkId,
+    )
+    .map((e) => ipOf(e.address))
+    .sort(compareIps);
+}
+
+function compareIps(a: string, b: string): number {
+  const n = (ip: string) => parseCidrHost(`${ip}/32`).ip;
+  return n(a) - n(b);
+}
+
+/** The VIP table of one sandbox: every VIP on a network the sandbox is
+ * attached to (the ingress network's VIPs excepted — the mesh reaches tasks
+ * directly), each to a chain spreading over that service's live tasks on that
+ * network. Undefined when the sandbox's networks carry no VIP. */
+export function sandboxVipTable(view: NodeView, owner: LocalOwner): NftTable | undefined {
+  const ingress = new Set(view.networks.filter((n) => n.ingress).map((n) => n.id));
+  const attached = new Set(owner.networkIds.filter((id) => !ingress.has(id)));
+  const elements: Record<string, string> = {};
+  const chains: NftChain[] = [];
+  for (const svc of view.services) {
+    if (svc.spec.endpoint.mode !== "vip") continue;
+    for (const vip of svc.endpoint.virtualIps) {
+      if (!attached.has(vip.networkId)) continue;
+      const chain = `svc-${shortId(svc.id)}-${shortId(vip.networkId)}`;
+      elements[ipOf(vip.addr)] = `goto ${chain}`;
+      chains.push(regularChain(chain, pickRules(backends(view, svc.id, vip.networkId))));
+    }
+  }
+  if (chains.length === 0) return undefined;
+  chains.push({
+    name: "output",
+    type: "nat",
+    hook: "output",
+    // nft refuses the keyword dstnat outside prerouting; -100 is its value.
+    priority: "-100",
+    policy: "accept",
+    rules: ["ip daddr vmap @vips"],
+  });
+  return {
+    family: "ip",
+    name: NFT_TABLE,
+    chains: chains.sort(byName),
+    maps: [{ name: "vips", type: "ipv4_addr", map: "verdict", elements }],
+  };
+}
+
+function byName(a: { name: string }, b: { name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** Ports published in ingress mode, each with its service. */
+function ingressPorts(view: NodeView): { svc: Service; port: PortConfig }[] {
+  const out: { svc: Service; port: PortConfig }[] = [];
+  for (const svc of view.services)
+    for (const port of svc.endpoint.ports)
+      if (port.publishMode === "ingress" && port.publishedPort > 0 && port.protocol !== "sctp")
+        out.push({ svc, port });
+  return out.sort((a, b) => a.port.publishedPort - b.port.publishedPort);
+}
+
+function portKey(p: PortConfig): string {
+  return `${p.protocol} . ${p.publishedPort}`;
+}
+
+function portChain(prefix: string, p: PortConfig): string {
+  return `${prefix}-${p.protocol}-${p.publishedPort}`;
+}
+
+/** The ingress network and this node's address on it, when the routing mesh is active here. */
+export function meshEndpoint(view: NodeView): { network: Network; endpoint: Endpoint } | undefined {
+  if (ingressPorts(view).length === 0) return undefined;
+  const network = view.networks.find((n) => n.ingress && n.driver === "overlay");
+  if (!network) return undefined;
+  const endpoint = view.endpoints.find(
+    (e) => e.kind === "ingress" && e.nodeId === view.node.id && e.networkId === network.id,
+  );
+  return endpoint ? { network, endpoint } : undefined;
+}
+
+/** The ingress sandbox's table: a connection arriving from the host on a
+ * published port is sent to one live task of the service on any node, over
+ * the ingress network, and masqueraded behind this sandbox's ingress address
+ * so the task's reply comes back the same way (Docker's routing mesh does
+ * the same; the client's address is not preserved through the mesh). */
+export function ingressSandboxTable(view: NodeView, ingressNetworkId: string): NftTable {
+  const elements: Record<string, string> = {};
+  const chains: NftChain[] = [];
+  for (const { svc, port } of ingressPorts(view)) {
+    const chain = portChain("pub", port);
+    elements[portKey(port)] = `goto ${chain}`;
+    const targets = backends(view, svc.id, ingressNetworkId).map(
+      (ip) => `${ip}:${port.targetPort}`,
+    );
+    chains.push(regularChain(chain, pickRules(targets, port.protocol as "tcp" | "udp")));
+  }
+  chains.push(
+    {
+      name: "prerouting",
+      type: "nat",
+      hook: "prerouting",
+      priority: "dstnat",
+      policy: "accept",
+      rules: [`iifname "${GW_LEG}" meta l4proto . th dport vmap @published`],
+    },
+    {
+      name: "postrouting",
+      type: "nat",
+      hook: "postrouting",
+      priority: "srcnat",
+      policy: "accept",
+      rules: [`oifname "${INGRESS_IF}" masquerade`],
+    },
+  );
+  return {
+    family: "ip",
+    name: NFT_TABLE,
+    chains: chains.sort(byName),
+    maps: [{ name: "published", type: "inet_proto . inet_service", map: "verdict", elements }],
+  };
+}
+
+/** Published ports in the node's own namespace: ingress-mode ports go to the
+ * ingress sandbox (on every node), host-mode ports straight to the local
+ * tasks that publish them (only on nodes running one). Port numbers are kept
+ * for ingress (the ingress sandbox maps them to targets) and translated for
+ * host mode. */
+export function hostPublishing(
+  view: NodeView,
+  gwAddresses: Map<string, string>,
+  meshActive: boolean,
+): { chains: NftChain[]; maps: NftMap[] } | undefined {
+  const elements: Record<string, string> = {};
+  const chains: NftChain[] = [];
+  if (meshActive) {
+    const sbox = gwAddresses.get(INGRESS_OWNER);
+    if (sbox) {
+      chains.push(regularChain("ingress", [`dnat to ${ipOf(withPrefix(sbox))}`]));
+      for (const { port } of ingressPorts(view)) elements[portKey(port)] = "goto ingress";
+    }
+  }
+  const hostPorts = new Map<string, { port: PortConfig; targets: string[] }>();
+  for (const task of view.tasks) {
+    if (task.nodeId !== view.node.id || task.desiredState !== "running") continue;
+    if (task.status.state !== "running") continue;
+    const gw = gwAddresses.get(task.id);
+    const svc = view.services.find((s) => s.id === task.serviceId);
+    if (!gw || !svc) continue;
+    for (const port of svc.endpoint.ports) {
+      if (port.publishMode !== "host" || port.publishedPort === 0 || port.protocol === "sctp")
+        continue;
+      const key = portKey(port);
+      if (elements[key] === "goto ingress") continue;
+      const entry = hostPorts.get(key) ?? { port, targets: [] };
+      entry.targets.push(`${ipOf(withPrefix(gw))}:${port.targetPort}`);
+      hostPorts.set(key, entry);
+    }
+  }
+  for (const [key, { port, targets }] of hostPorts) {
+    const chain = portChain("host", port);
+    elements[key] = `goto ${chain}`;
+    chains.push(regularChain(chain, pickRules(targets.sort(), port.protocol as "tcp" | "udp")));
+  }
+  if (Object.keys(elements).length === 0) return undefined;
+  const match = "fib daddr type local meta l4proto . th dport vmap @published";
+  chains.push(
+    {
+      name: "prerouting",
+      type: "nat",
+      hook: "prerouting",
+      priority: "dstnat",
+      policy: "accept",
+      rules: [match],
+    },
+    {
+      name: "output",
+      type: "nat",
+      hook: "output",
+      priority: "-100",
+      policy: "accept",
+      rules: [match],
+    },
+  );
+  return {
+    chains,
+    maps: [{ name: "published", type: "inet_proto . inet_service", map: "verdict", elements }],
+  };
+}
+
+function withPrefix(addr: string): string {
+  return addr.includes("/") ? addr : `${addr}/32`;
+}
+
+/** The forward rule that lets translated connections into the gateway bridge
+ * (everything else entering it must be a reply). */
+export const FORWARD_DNAT_RULE = `oifname "${GW_BRIDGE}" ct status dnat accept`;
