@@ -9,7 +9,8 @@ import { promisify } from "node:util";
 import { type RunningResponder, responderPorts, startResponder } from "./responder.ts";
 
 const identity = { task: "web.1.abc", service: "web", stack: "shop", node: "node1" };
-const LINE = "task=web.1.abc service=web stack=shop node=node1";
+// The responder adds who called, as it sees the caller.
+const LINE = "task=web.1.abc service=web stack=shop node=node1 from=127.0.0.1";
 
 describe("built-in responder", () => {
   let r: RunningResponder;

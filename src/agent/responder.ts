@@ -66,6 +66,10 @@ export interface RunningResponder {
   close(): Promise<void>;
 }
 
+function peer(address: string | undefined): string {
+  return (address ?? "?").replace(/^::ffff:/, "");
+}
+
 export async function startResponder(opts: {
   identity: ResponderIdentity;
   ports: ResponderPort[];
@@ -78,10 +82,12 @@ export async function startResponder(opts: {
   for (const p of opts.ports) {
     if (p.protocol === "tcp") {
       const server = createServer((sock) => {
+        // Who called, as this task sees it: through a VIP it is still the caller's own address.
+        const answer = `${line} from=${peer(sock.remoteAddress)}`;
         let buffer = "";
         sock.setEncoding("utf8");
         sock.on("data", (chunk: string) => {
-          const r = answerTcp(buffer + chunk, line, (s) => sock.write(s));
+          const r = answerTcp(buffer + chunk, answer, (s) => sock.write(s));
           buffer = r.rest.length > 65536 ? "" : r.rest;
           if (r.close) sock.end();
         });
@@ -96,7 +102,9 @@ export async function startResponder(opts: {
       servers.push(server);
     } else {
       const sock = createSocket("udp4");
-      sock.on("message", (_msg, rinfo) => sock.send(`${line}\n`, rinfo.port, rinfo.address));
+      sock.on("message", (_msg, rinfo) =>
+        sock.send(`${line} from=${peer(rinfo.address)}\n`, rinfo.port, rinfo.address),
+      );
       await new Promise<void>((resolve, reject) => {
         sock.once("error", reject);
         sock.bind(p.port, host, () => resolve());

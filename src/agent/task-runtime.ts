@@ -17,6 +17,18 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 
+/** What a task's /etc/resolv.conf says: only the embedded DNS, which answers
+ * cluster names and forwards the rest (Docker writes the same). */
+export const RESOLV_CONF = "nameserver 127.0.0.11\noptions ndots:0\n";
+
+/** Runs in the task's namespaces: `$0` hostname, `$1` resolv.conf, then the command. */
+const TASK_SHELL = [
+  'hostname "$0"',
+  'mount --bind "$1" /etc/resolv.conf || echo "swarmnet: cannot point /etc/resolv.conf at 127.0.0.11" >&2',
+  "shift",
+  'exec "$@"',
+].join("\n");
+
 export interface TaskProcessSpec {
   id: string;
   /** Hostname inside the task (its task name). */
@@ -135,18 +147,27 @@ export class TaskRuntime {
     mkdirSync(taskDir, { recursive: true });
     const logPath = this.logPath(spec.id);
     const log = openSync(logPath, "a");
-    // nsenter joins the sandbox's network namespace; unshare gives the task its own hostname.
+    // Names are looked up by the node's embedded DNS inside the sandbox, as in Docker.
+    const resolvConf = join(taskDir, "resolv.conf");
+    writeFileSync(resolvConf, RESOLV_CONF);
+    // nsenter joins the sandbox's network namespace; unshare gives the task its
+    // own hostname and a private mount namespace whose /etc/resolv.conf says
+    // 127.0.0.11 (the host's file is untouched).
     const child = spawn(
       "nsenter",
       [
         `--net=${spec.netnsPath}`,
         "unshare",
         "--uts",
+        "--mount",
+        "--propagation",
+        "private",
         "--",
         "sh",
         "-c",
-        'hostname "$0" && exec "$@"',
+        TASK_SHELL,
         spec.hostname,
+        resolvConf,
         ...spec.command,
       ],
       { detached: true, stdio: ["ignore", log, log], env: { ...process.env, ...spec.env } },

@@ -165,7 +165,10 @@ export function render(view: NodeView, opts: RenderOptions): KernelState {
       });
       netPorts.set(net.id, ports);
     });
-    if (attachments.some((a) => !overlays.get(a.networkId)!.internal)) {
+    // A task on no network still gets a leg: its way out, and where host-mode ports reach it.
+    const egress =
+      attachments.length === 0 || attachments.some((a) => !overlays.get(a.networkId)!.internal);
+    if (egress) {
       const given = opts.gwAddresses.get(owner.id);
       if (given === undefined) throw bad(`no gateway bridge address for ${owner.id}`);
       const gw = hostCidr(

@@ -91,7 +91,8 @@ export function dnsTable(view: NodeView): DnsTable {
     // The same test as the agent's for "has a sandbox": meant to run and not ended.
     if (o.desiredState !== "running" || isTerminal(o.status.state)) continue;
     const attached: NetworkNames[] = [];
-    let egress = false;
+    // As render.ts: a sandbox on no network at all still has the gateway leg.
+    let egress = o.networks.length === 0;
     for (const att of o.networks) {
       const n = networks.get(att.networkId);
       if (!n) continue;

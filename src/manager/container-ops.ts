@@ -17,6 +17,8 @@ export interface ContainerRequest {
   networks?: unknown;
   labels?: unknown;
   command?: unknown;
+  /** Docker's --network-alias: names on the first network. */
+  aliases?: unknown;
 }
 
 /** A network a standalone task may join: swarm-scoped and attachable (Docker's rule). */
@@ -90,7 +92,18 @@ export async function createContainer(m: Manager, req: ContainerRequest): Promis
         timestamp: tx.now,
       },
     };
-    for (const ref of networks as string[]) c = attach(tx, alloc, c, ref, []);
+    const aliases = req.aliases ?? [];
+    if (
+      !Array.isArray(aliases) ||
+      aliases.some((a) => typeof a !== "string" || !CONTAINER_NAME.test(a))
+    ) {
+      throw invalid(
+        `invalid network alias in ${JSON.stringify(aliases)}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`,
+      );
+    }
+    (networks as string[]).forEach((ref, i) => {
+      c = attach(tx, alloc, c, ref, i === 0 ? (aliases as string[]) : []);
+    });
     return tx.put("containers", c);
   });
 }

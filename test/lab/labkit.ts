@@ -292,20 +292,27 @@ export class TestLab {
   }
 
   async ps(service: string): Promise<TaskRow[]> {
-    const out = await this.cli(["service", "ps", service, "--format", "json"]);
+    const out = await this.cli(["service", "ps", "--no-trunc", service, "--format", "json"]);
     return out
       .split("\n")
       .filter((l) => l.trim() !== "")
       .map((l) => JSON.parse(l) as TaskRow);
   }
 
-  /** Tasks meant to run, once `count` of them run with an address. */
-  async running(service: string, count: number, timeoutMs = 30_000): Promise<TaskRow[]> {
+  /** Tasks meant to run, once `count` of them run with an address (when on a network). */
+  async running(
+    service: string,
+    count: number,
+    timeoutMs = 30_000,
+    onNetwork = true,
+  ): Promise<TaskRow[]> {
     return waitFor(
       `${count} running tasks of ${service}`,
       async () => {
         const rows = (await this.ps(service)).filter((t) => t.DesiredState === "Running");
-        const up = rows.filter((t) => t.CurrentState.startsWith("Running") && t.Addresses.length);
+        const up = rows.filter(
+          (t) => t.CurrentState.startsWith("Running") && (!onNetwork || t.Addresses.length),
+        );
         return rows.length === count && up.length === count ? rows : undefined;
       },
       timeoutMs,

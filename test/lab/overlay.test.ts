@@ -96,7 +96,7 @@ describe("overlay networks across three lab nodes (root)", {
       const [line, bulk, dgram] = results.slice(i * 3, i * 3 + 3);
       // Docker's task name: <service>.<slot>.<task id>; the answer names the task and its node.
       const identity = new RegExp(
-        `^task=${t.Name}\\.${t.ID}\\w* service=web stack=default node=${t.Node}$`,
+        `^task=${t.Name}\\.${t.ID}\\w* service=web stack=default node=${t.Node} from=[\\d.]+$`,
       );
       assert.match(line!.answer, identity, summary([line!]));
       assert.match(dgram!.answer, identity, summary([dgram!]));
@@ -237,7 +237,7 @@ describe("overlay networks across three lab nodes (root)", {
       { kind: "tcp", addr: addressOf(peer), port: 80 },
     ]);
     assert.ok(there[0]!.ok, summary(there));
-    assert.match(there[0]!.answer, new RegExp(`service=web .*node=${peer.Node}$`));
+    assert.match(there[0]!.answer, new RegExp(`service=web .*node=${peer.Node} from=[\\d.]+$`));
     // Service task on another node → standalone.
     const back = await lab.probeUntilOk(lab.sandbox(peer), [
       { kind: "tcp", addr: address, port: 7070 },

@@ -148,7 +148,7 @@ describe("agents restarting and nodes failing in a three-node lab (root)", {
     for (const [i, t] of now.entries()) {
       assert.match(
         results[i]!.answer,
-        new RegExp(`^task=${t.Name}\\.${t.ID}\\w* .* node=${t.Node}$`),
+        new RegExp(`^task=${t.Name}\\.${t.ID}\\w* .* node=${t.Node} from=[\\d.]+$`),
       );
     }
   });

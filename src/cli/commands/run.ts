@@ -38,6 +38,7 @@ export const run: Command = {
   flags: [
     { name: "name", kind: "string", help: "Assign a name to the task" },
     { name: "network", kind: "list", help: "Connect to an attachable network" },
+    { name: "network-alias", kind: "list", help: "Add network-scoped alias for the task" },
     { name: "label", short: "l", kind: "list", help: "Set metadata" },
     { name: "detach", short: "d", kind: "bool", help: "Run in the background and print its ID" },
   ],
@@ -45,6 +46,7 @@ export const run: Command = {
     const c = await ctx.client.call<Container>("POST", "/v1/containers", {
       name: args.flags.name,
       networks: args.flags.network,
+      aliases: args.flags["network-alias"],
       labels: keyValues(args.flags.label as string[], "label"),
       command: args.positionals,
     });
@@ -111,11 +113,12 @@ export const exec: Command = {
           : `${sb.name} is not running (state ${sb.state})`,
       );
     }
-    // Join the task's hostname too, through one of its processes.
+    // Join the task's hostname and mounts too (its /etc/resolv.conf names the
+    // embedded DNS), through one of its processes.
     const pids = spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" })
       .stdout.split("\n")
       .filter(Boolean);
-    const uts = pids[0] ? [`--uts=/proc/${pids[0]}/ns/uts`] : [];
+    const uts = pids[0] ? [`--uts=/proc/${pids[0]}/ns/uts`, `--mount=/proc/${pids[0]}/ns/mnt`] : [];
     const result = spawnSync("nsenter", [`--net=/run/netns/${ns}`, ...uts, "--", ...cmd], {
       stdio: "inherit",
     });

@@ -154,10 +154,12 @@ export const servicePs: Command = {
   flags: [
     ...FORMAT_FLAGS,
     { name: "quiet", short: "q", kind: "bool", help: "Only display task IDs" },
+    { name: "no-trunc", kind: "bool", help: "Do not truncate output" },
   ],
   async run(ctx, args) {
     need(args, 1, "SERVICE", this.name);
     const fmt = outputFormat(args);
+    const id = args.flags["no-trunc"] ? (s: string) => s : shortId;
     const tasks: TaskRow[] = [];
     const code = await eachArg(
       ctx,
@@ -173,11 +175,11 @@ export const servicePs: Command = {
       (ref) => `no such service: ${ref}`,
     );
     if (args.flags.quiet) {
-      for (const t of tasks) ctx.out(shortId(t.id));
+      for (const t of tasks) ctx.out(id(t.id));
       return code;
     }
     const rows = tasks.map((t) => ({
-      ID: shortId(t.id),
+      ID: id(t.id),
       Name: t.name.replace(/\.[0-9a-z]{25}$/, ""),
       Node: t.nodeHostname,
       DesiredState: capitalize(t.desiredState),
