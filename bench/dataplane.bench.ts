@@ -1,35 +1,42 @@
 // Data-plane benchmarks (root; iperf3 installed). Each brings up its own lab
-// (`labUp` with a unique `b-<hex>-` prefix and temporary directories) and
-// builds its baseline by hand in namespaces of its own, in the same run,
-// interleaved with the swarmnet measurement so that the machine's load hits
-// both alike. Everything is removed in `finally` (and on SIGINT/SIGTERM).
+// (lab-driver.ts: `withLab`, a unique `b-<hex>-` prefix and temporary
+// directories) and builds its baseline by hand in namespaces of its own
+// (raw-baselines.ts), in the same run, interleaved with the swarmnet
+// measurement so that the machine's load hits both alike. Everything is
+// removed in `finally` (and on SIGINT/SIGTERM).
 //
 // overlay-throughput   iperf3 TCP and a 1-byte TCP ping-pong between tasks
-//                      on node1 and node2, vs. a raw VXLAN pair: two "host"
-//                      namespaces on an underlay bridge, each with a network
-//                      namespace holding br0 + vxlan0 (made from the host, so
-//                      its UDP socket is there), static FDB and neighbour
-//                      entries, MTU 1450, an endpoint namespace on a veth:
+//                      on node1 and node2, vs. a raw VXLAN pair (rawOverlay:
 //                      the same devices, made by the same `ip` lines, as the
-//                      agent makes (src/dataplane/README.md), minus gw0.
+//                      agent makes, minus gw0).
 // same-node-throughput the same between two tasks on node1, vs. two
-//                      namespaces on a veth each into one bridge (MTU 1450).
+//                      namespaces on a veth each into one bridge (rawBridge).
 // service-create-30    `POST /v1/services` with 30 responder replicas on three
 //                      nodes until every task answers HTTP on its address,
 //                      split into manager, agent and kernel time.
-import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { request } from "node:http";
-import { cpus, tmpdir } from "node:os";
-import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
+import { readFileSync, statSync } from "node:fs";
+import { cpus } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { observe } from "../src/dataplane/linux/observe.ts";
 import { sandboxNsName } from "../src/dataplane/names.ts";
-import { ipBatch, listNetns, mustRun, netnsPids, run, stopProcesses } from "../src/lab/kernel.ts";
-import { cliArgv, labDown, labUp } from "../src/lab/lab.ts";
-import type { LabConfig } from "../src/lab/plan.ts";
-import type { LabNodeState, LabState } from "../src/lab/state.ts";
+import { netnsPids, run } from "../src/lab/kernel.ts";
+import {
+  guarded,
+  killAll,
+  type Lab,
+  NODE,
+  nsArgv,
+  oneTask,
+  startIn,
+  stopped,
+  type TaskInfo,
+  taskAddr,
+  uniquePrefix,
+  withLab,
+} from "./lab-driver.ts";
+import { type Path, type RawPlan, rawBridge, rawOverlay } from "./raw-baselines.ts";
+import { median, r2, r3 } from "./stats.ts";
 import type { Benchmark, BenchResult } from "./types.ts";
 
 const IPERF_SECONDS = 5;
@@ -43,101 +50,6 @@ const RR_PORT = 7777;
 const IPERF_PORT = 5201;
 const REPLICAS = 30;
 const RESPONDER_PORT = 80;
-const NODE = process.execPath;
-
-// ---------------------------------------------------------------- cleanup
-
-/** Cleanups of what is being built right now, run on SIGINT/SIGTERM too. */
-const pending = new Set<() => Promise<void>>();
-let signalled = false;
-/** Aborted on SIGINT/SIGTERM: kills the commands in flight and refuses new ones
- * (every command that builds or measures takes it; the cleanups do not). */
-const interrupt = new AbortController();
-const stopped = { signal: interrupt.signal };
-function onSignal(sig: NodeJS.Signals): void {
-  if (signalled) return;
-  signalled = true;
-  interrupt.abort();
-  process.stderr.write(`\n${sig}: removing what the benchmark made...\n`);
-  void (async () => {
-    for (const c of [...pending].reverse()) await c().catch(() => {});
-    process.exit(130);
-  })();
-}
-
-/** The first call runs f; every later call (the signal handler's, or the
- * normal path's) waits for that same run. */
-function once(f: () => Promise<void>): () => Promise<void> {
-  let p: Promise<void> | undefined;
-  return () => {
-    p ??= f();
-    return p;
-  };
-}
-
-/** Runs fn, then cleanup — also when fn throws or the process is interrupted.
- * cleanup must work on whatever part fn got to make. */
-async function guarded<T>(cleanup: () => Promise<void>, fn: () => Promise<T>): Promise<T> {
-  if (signalled) throw new Error("interrupted");
-  const c = once(cleanup);
-  pending.add(c);
-  if (pending.size === 1) {
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  }
-  try {
-    return await fn();
-  } finally {
-    try {
-      await c();
-    } finally {
-      pending.delete(c);
-      if (pending.size === 0) {
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
-      }
-    }
-  }
-}
-
-function uniquePrefix(): string {
-  return `b-${randomBytes(3).toString("hex")}-`;
-}
-
-// ---------------------------------------------------------------- processes
-
-function nsArgv(ns: string, argv: readonly string[]): string[] {
-  return ["nsenter", `--net=/run/netns/${ns}`, ...argv];
-}
-
-/** A long-running process in a namespace; nsenter execs it, so its pid is the server's.
- * It gets its own session, as the agent gives every task (`detached`): with
- * the kernel's autogroup scheduling a session is a CPU group of its own, so a
- * server in the benchmark's session would share one CPU share with the client
- * while a task's server does not — on a loaded machine that alone made the
- * raw baselines ~10-30% slower. */
-function startIn(
-  ns: string,
-  argv: readonly string[],
-  children: Set<ChildProcess>,
-  stdin: "ignore" | "pipe" = "ignore",
-): ChildProcess {
-  const full = nsArgv(ns, argv);
-  const child = spawn(full[0]!, full.slice(1), {
-    stdio: [stdin, "pipe", "pipe"],
-    detached: true,
-  });
-  child.stdout!.resume();
-  child.stderr!.resume();
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  return child;
-}
-
-async function killAll(children: Set<ChildProcess>): Promise<void> {
-  const pids = [...children].map((c) => c.pid).filter((p): p is number => p !== undefined);
-  await stopProcesses(pids, 2000);
-}
 
 const ECHO_SERVER = `const net = require("node:net");
 net.createServer((c) => { c.setNoDelay(true); c.on("data", (d) => c.write(d)); c.on("error", () => {}); })
@@ -240,328 +152,7 @@ async function pingPong(clientNs: string, addr: string): Promise<RrResult> {
   throw new Error(`ping-pong from ${clientNs} to ${addr} failed: ${last.trim()}`);
 }
 
-// ---------------------------------------------------------------- raw baselines
-
-function mac(ip: string): string {
-  return `02:42:${ip
-    .split(".")
-    .map((o) => Number(o).toString(16).padStart(2, "0"))
-    .join(":")}`;
-}
-
-/** Removes namespaces of ours: their processes, then the devices that reach
- * outside a namespace (veth peers, VXLAN sockets), then the namespaces. */
-async function removeNamespaces(
-  namespaces: readonly string[],
-  devices: readonly [ns: string, dev: string][],
-): Promise<void> {
-  const existing = new Set(await listNetns());
-  const ours = namespaces.filter((ns) => existing.has(ns));
-  const pids = (await Promise.all(ours.map(netnsPids))).flat();
-  await stopProcesses(pids, 2000);
-  for (const [ns, dev] of devices) {
-    if (existing.has(ns)) await ipBatch(`link del dev ${dev}\n`, { netns: ns, force: true });
-  }
-  if (ours.length) {
-    await ipBatch(ours.map((ns) => `netns del ${ns}\n`).join(""), { force: true });
-  }
-  const left = (await listNetns()).filter((ns) => ours.includes(ns));
-  if (left.length) throw new Error(`namespaces not removed: ${left.join(" ")}`);
-}
-
-interface RawPlan {
-  /** Makes the namespaces; resolves to the client and server endpoints. */
-  build: () => Promise<Path>;
-  /** Removes whatever of it exists (safe before, during and after build). */
-  remove: () => Promise<void>;
-}
-
-const RAW_MTU = 1450;
-
-/** Lines for an endpoint namespace `ep` whose eth0 is the peer of `port` on the bridge br0, as the agent makes a sandbox leg. */
-function endpointLines(port: string, ep: string, ip: string) {
-  return {
-    bridge: [
-      `link add name ${port} type veth peer name eth0 netns ${ep}`,
-      `link set dev ${port} mtu ${RAW_MTU}`,
-      `link set dev ${port} master br0`,
-      `link set dev ${port} up`,
-    ],
-    endpoint: [
-      "link set dev lo up",
-      `link set dev eth0 mtu ${RAW_MTU}`,
-      `link set dev eth0 address ${mac(ip)}`,
-      `addr add ${ip}/24 dev eth0`,
-      "link set dev eth0 up",
-    ],
-  };
-}
-
-/**
- * The overlay's baseline: underlay namespace with br0; hosts h1, h2 on it by
- * veth (198.18.0.1-2/15, ip_forward on, as lab nodes); per host a network
- * namespace with br0 (gateway 10.99.0.1/24) and vxlan0 (VNI 4097, port 4789,
- * local = host, nolearning proxy) created from the host; an endpoint
- * namespace per host; the other endpoint's MAC/IP as static FDB and
- * neighbour entries.
- */
-function rawOverlay(prefix: string): RawPlan {
-  const ul = `${prefix}raw-ul`;
-  const hosts = [1, 2].map((i) => ({
-    host: `${prefix}raw-h${i}`,
-    net: `${prefix}raw-h${i}-net`,
-    ep: `${prefix}raw-h${i}-ep`,
-    hostIp: `198.18.0.${i}`,
-    ip: `10.99.0.${i + 1}`,
-  }));
-  const namespaces = [ul, ...hosts.flatMap((h) => [h.host, h.net, h.ep])];
-  const remove = () =>
-    removeNamespaces(namespaces, [
-      ...hosts.map((h) => [h.net, "vxlan0"] as [string, string]),
-      ...hosts.map((h) => [h.net, "vep0"] as [string, string]),
-      ...hosts.map((_, i) => [ul, `h${i + 1}`] as [string, string]),
-    ]);
-  const build = async (): Promise<Path> => {
-    await ipBatch(namespaces.map((ns) => `netns add ${ns}\n`).join(""), stopped);
-    const ulLines = ["link add name br0 type bridge", "link set br0 up"];
-    for (const [i, h] of hosts.entries()) {
-      ulLines.push(
-        `link add name h${i + 1} type veth peer name eth0 netns ${h.host}`,
-        `link set h${i + 1} master br0`,
-        `link set h${i + 1} up`,
-      );
-    }
-    await ipBatch(`${ulLines.join("\n")}\n`, { netns: ul, ...stopped });
-    for (const [i, h] of hosts.entries()) {
-      const other = hosts[1 - i]!;
-      await ipBatch(
-        [
-          "link set lo up",
-          `addr add ${h.hostIp}/15 dev eth0`,
-          "link set eth0 up",
-          `link add name vxlan0 netns ${h.net} type vxlan id 4097 dstport 4789 local ${h.hostIp} nolearning proxy`,
-          "",
-        ].join("\n"),
-        { netns: h.host, ...stopped },
-      );
-      await mustRun(nsArgv(h.host, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]), stopped);
-      const e = endpointLines("vep0", h.ep, h.ip);
-      await ipBatch(
-        [
-          "link add name br0 type bridge",
-          `link set dev br0 mtu ${RAW_MTU}`,
-          `link set dev vxlan0 mtu ${RAW_MTU}`,
-          ...e.bridge,
-          "link set dev vxlan0 master br0",
-          "addr add 10.99.0.1/24 dev br0",
-          "link set dev br0 up",
-          "link set dev vxlan0 up",
-          `neigh replace ${other.ip} lladdr ${mac(other.ip)} dev vxlan0 nud permanent`,
-          "",
-        ].join("\n"),
-        { netns: h.net, ...stopped },
-      );
-      await mustRun(
-        [
-          "bridge",
-          "-n",
-          h.net,
-          "fdb",
-          "replace",
-          mac(other.ip),
-          "dev",
-          "vxlan0",
-          "dst",
-          other.hostIp,
-          "self",
-          "permanent",
-        ],
-        stopped,
-      );
-      await ipBatch(`${e.endpoint.join("\n")}\n`, { netns: h.ep, ...stopped });
-    }
-    return { clientNs: hosts[0]!.ep, serverNs: hosts[1]!.ep, serverAddr: hosts[1]!.ip };
-  };
-  return { build, remove };
-}
-
-/** Same node's baseline: one namespace with br0 (10.98.0.1/24, MTU 1450) and two endpoints on veths. */
-function rawBridge(prefix: string): RawPlan {
-  const br = `${prefix}raw-br`;
-  const eps = [1, 2].map((i) => ({ ns: `${prefix}raw-ep${i}`, ip: `10.98.0.${i + 1}` }));
-  const namespaces = [br, ...eps.map((e) => e.ns)];
-  const remove = () =>
-    removeNamespaces(
-      namespaces,
-      eps.map((_, i) => [br, `vep${i}`] as [string, string]),
-    );
-  const build = async (): Promise<Path> => {
-    await ipBatch(namespaces.map((ns) => `netns add ${ns}\n`).join(""), stopped);
-    const lines = eps.map((e, i) => endpointLines(`vep${i}`, e.ns, e.ip));
-    await ipBatch(
-      [
-        "link add name br0 type bridge",
-        `link set dev br0 mtu ${RAW_MTU}`,
-        ...lines.flatMap((l) => l.bridge),
-        "addr add 10.98.0.1/24 dev br0",
-        "link set dev br0 up",
-        "",
-      ].join("\n"),
-      { netns: br, ...stopped },
-    );
-    for (const [i, e] of eps.entries()) {
-      await ipBatch(`${lines[i]!.endpoint.join("\n")}\n`, { netns: e.ns, ...stopped });
-    }
-    return { clientNs: eps[0]!.ns, serverNs: eps[1]!.ns, serverAddr: eps[1]!.ip };
-  };
-  return { build, remove };
-}
-
-// ---------------------------------------------------------------- the lab
-
-interface Lab {
-  config: LabConfig;
-  state: LabState;
-  node(name: string): LabNodeState;
-  cli(args: string[]): Promise<string>;
-  api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
-}
-
-/** Processes whose environment has SWARMNET_NETNS_PREFIX starting with `prefix`. */
-function labProcesses(prefix: string): number[] {
-  const found: number[] = [];
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
-    try {
-      const env = readFileSync(`/proc/${p}/environ`, "utf8").split("\0");
-      if (env.some((e) => e.startsWith(`SWARMNET_NETNS_PREFIX=${prefix}`))) found.push(Number(p));
-    } catch {
-      // gone meanwhile, or a kernel thread
-    }
-  }
-  return found;
-}
-
-async function withLab<T>(prefix: string, fn: (lab: Lab) => Promise<T>): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), "swarmnet-bench-lab-"));
-  const config: LabConfig = {
-    namePrefix: prefix,
-    stateDir: join(dir, "state"),
-    labDir: join(dir, "lab"),
-  };
-  // An interrupted labUp removes what it made itself: let it finish first.
-  let upSettled: Promise<void> = Promise.resolve();
-  return guarded(
-    async () => {
-      await upSettled;
-      await labDown(config).catch((err: Error) =>
-        process.stderr.write(`lab down (${prefix}): ${err.message}\n`),
-      );
-      // labDown lists the namespaces whose processes it stops before it stops
-      // the daemons; a task an agent starts meanwhile (a failure right after
-      // `service create`) outlives it. The lab's daemons and tasks all carry
-      // SWARMNET_NETNS_PREFIX=sn-<our prefix>node<i>-, so find them by that.
-      const stray = labProcesses(`sn-${prefix}`);
-      if (stray.length) {
-        process.stderr.write(
-          `lab down (${prefix}) left ${stray.length} process(es); stopping them\n`,
-        );
-        await stopProcesses(stray, 2000);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-    async () => {
-      const up = labUp({ config, nodes: 3, ...stopped });
-      upSettled = up.then(
-        () => {},
-        () => {},
-      );
-      const state = await up;
-      const manager = state.nodes[0]!;
-      const socketPath = manager.host.replace(/^unix:\/\//, "");
-      const lab: Lab = {
-        config,
-        state,
-        node: (name) => {
-          const n = state.nodes.find((x) => x.name === name);
-          if (!n) throw new Error(`no lab node ${name}`);
-          return n;
-        },
-        cli: (args) =>
-          mustRun(cliArgv(args), {
-            env: { ...process.env, SWARMNET_HOST: manager.host },
-            timeoutMs: 120_000,
-            ...stopped,
-          }),
-        api: (method, path, body) => apiCall(socketPath, method, path, body),
-      };
-      return fn(lab);
-    },
-  );
-}
-
-function apiCall<T>(
-  socketPath: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; body: T }> {
-  const text = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { socketPath, method, path, headers: { "content-type": "application/json" } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const raw = Buffer.concat(chunks).toString("utf8");
-          resolve({ status: res.statusCode ?? 0, body: (raw ? JSON.parse(raw) : undefined) as T });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(text);
-  });
-}
-
-interface TaskInfo {
-  id: string;
-  createdAt: string;
-  nodeId: string;
-  nodeHostname: string;
-  status: { state: string; timestamp: string };
-  networks: { addresses: string[] }[];
-}
-
-function taskAddr(t: TaskInfo): string {
-  const a = t.networks[0]?.addresses[0];
-  if (!a) throw new Error(`task ${t.id} has no address`);
-  return a.split("/")[0]!;
-}
-
-async function oneTask(lab: Lab, service: string): Promise<{ ns: string; addr: string }> {
-  const { body } = await lab.api<TaskInfo[]>("GET", `/v1/tasks?service=${service}&live=true`);
-  const t = body.find((x) => x.status.state === "running");
-  if (!t) throw new Error(`service ${service} has no running task`);
-  return { ns: sandboxNsName(lab.node(t.nodeHostname).nsPrefix, t.id), addr: taskAddr(t) };
-}
-
 // ---------------------------------------------------------------- throughput benchmarks
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-const r2 = (x: number) => Math.round(x * 100) / 100;
-const r3 = (x: number) => Math.round(x * 1000) / 1000;
-
-interface Path {
-  clientNs: string;
-  serverNs: string;
-  serverAddr: string;
-}
 
 /** ROUNDS rounds of iperf3 then ping-pong on both paths, alternating which goes first. */
 async function compare(swarm: Path, raw: Path): Promise<BenchResult> {

@@ -7,7 +7,12 @@ import { cpus, release, totalmem } from "node:os";
 import { join } from "node:path";
 import type { Benchmark, BenchResult } from "./types.ts";
 
-const modules = ["./ipam.bench.ts", "./api.bench.ts", "./dataplane.bench.ts"];
+const modules = [
+  "./ipam.bench.ts",
+  "./api.bench.ts",
+  "./dataplane.bench.ts",
+  "./discovery.bench.ts",
+];
 
 function commit(): string {
   try {
@@ -51,9 +56,18 @@ if (selected.length === 0) {
 }
 
 const results: (BenchResult & { name: string })[] = [];
+// A benchmark that fails (say, a feature it measures is missing) is reported
+// and the others still run; the exit code is then 1.
+const failures: { name: string; error: string }[] = [];
 for (const b of selected) {
   process.stderr.write(`running ${b.name}...\n`);
-  results.push({ name: b.name, ...(await b.run()) });
+  try {
+    results.push({ name: b.name, ...(await b.run()) });
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`${b.name} FAILED: ${error}\n`);
+    failures.push({ name: b.name, error });
+  }
 }
 
 const rows: string[][] = [["benchmark", "metric", "value", "unit", "baseline", "target"]];
@@ -72,6 +86,7 @@ for (const r of results) {
     first = false;
   }
 }
+for (const f of failures) rows.push([f.name, "FAILED", "", "", "", ""]);
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
 for (const row of rows)
   console.log(
@@ -92,7 +107,12 @@ const machine = {
 };
 const dir = join(import.meta.dirname, "results");
 mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, "latest.json"), `${JSON.stringify({ machine, results }, null, 2)}\n`);
+writeFileSync(
+  join(dir, "latest.json"),
+  `${JSON.stringify({ machine, results, ...(failures.length ? { failures } : {}) }, null, 2)}\n`,
+);
+for (const f of failures) console.log(`\n${f.name} FAILED: ${f.error}`);
+if (failures.length) process.exitCode = 1;
 console.log(
   `\nwrote ${join("bench", "results", "latest.json")} (${machine.cores} cores, kernel ${machine.kernel}, node ${machine.node}, commit ${machine.commit})`,
 );

@@ -10,7 +10,7 @@ import { dnsTable } from "../dns/records.ts";
 import { DnsServer } from "../dns/server.ts";
 import { type NodeCredentials, nodeClientOptions } from "../pki/index.ts";
 import { GatewayAddresses } from "./gateway-addresses.ts";
-import { applyKernelState, type KernelScope } from "./kernel.ts";
+import { FULL_SYNC_MS, type KernelScope, KernelSync } from "./kernel.ts";
 import { LogShipper } from "./log-shipper.ts";
 import { ControlError, controlCall, controlStream } from "./manager-client.ts";
 import { SandboxDns } from "./sandbox-dns.ts";
@@ -40,6 +40,8 @@ export class Agent {
   private readonly shipper: LogShipper;
   private readonly dns: DnsServer;
   private readonly sandboxDns: SandboxDns;
+  private readonly kernel: KernelSync;
+  private resync: NodeJS.Timeout | undefined;
   private readonly abort = new AbortController();
   private latest: NodeView | undefined;
   private reconciling: Promise<void> | undefined;
@@ -56,6 +58,7 @@ export class Agent {
       this.call("POST", "/v1/agent/logs", batch),
     );
     this.runtime.onExit((id, code, signal) => this.onExit(id, code, signal));
+    this.kernel = new KernelSync(opts.scope, opts.log);
     this.dns = new DnsServer({ upstreams: opts.dnsUpstreams ?? [], log: opts.log });
     this.sandboxDns = new SandboxDns(
       this.dns,
@@ -82,6 +85,11 @@ export class Agent {
       );
     void beat();
     this.heartbeat = setInterval(beat, 2000);
+    // Views come when the cluster changes; this also brings a full sync (and
+    // drift repair) when it is quiet.
+    this.resync = setInterval(() => {
+      if (this.latest && !this.reconciling && this.kernel.fullDue) this.onView(this.latest);
+    }, FULL_SYNC_MS / 2);
     this.shipper.start();
   }
 
@@ -105,6 +113,10 @@ export class Agent {
 
   private onView(view: NodeView): void {
     this.latest = view;
+    // Names change at once, even while a kernel sync is under way: a task told
+    // to stop is out of the view's live endpoints (it leaves DNS before it is
+    // stopped), a new one is in once it runs (after its networking was ready).
+    this.dns.setTable(dnsTable(view));
     if (this.reconciling) {
       this.again = true;
       return;
@@ -133,15 +145,13 @@ export class Agent {
       (o) => o.desiredState === "running" && !isTerminal(o.status.state),
     );
     const wantedIds = new Set(wanted.map((o) => o.id));
-    // Names and load balancers first: a task told to stop is already out of
-    // the view's live endpoints, so it leaves DNS and every VIP here before
-    // its process is stopped below, and a new task's sandbox exists (with
-    // its DNS socket) before its process starts.
-    this.dns.setTable(dnsTable(view));
+    // Load balancers first (names changed when the view came): a task told to
+    // stop has left every VIP here before its process is stopped below, and a
+    // new task's sandbox exists (with its DNS socket) before its process starts.
     const sandboxes = wanted.map((o) => o.id);
     if (meshEndpoint(view)) sandboxes.push(INGRESS_OWNER);
     const gwAddresses = this.gw.assign(sandboxes);
-    await applyKernelState(view, gwAddresses, this.opts.scope, this.opts.log);
+    await this.kernel.sync(view, gwAddresses);
     const reports: Report[] = [];
     for (const id of this.runtime.ids()) {
       if (wantedIds.has(id)) continue;
@@ -206,6 +216,7 @@ export class Agent {
   stop(): void {
     this.abort.abort();
     if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.resync) clearInterval(this.resync);
     this.shipper.stop();
     this.sandboxDns.close();
     this.dns.close();
