@@ -270,4 +270,42 @@ describe("diff", () => {
       ["configure", "route-replace"],
     ]);
   });
+
+  it("keys routes by table, rules by all they hold, and sets rp_filter only when wanted", () => {
+    const want = clone(desired());
+    const sb = nsOf(want, "sn-sb-taskaaaaaaaa");
+    sb.routes.push({ dst: "default", via: "10.0.1.9", dev: "eth0", table: 1009 });
+    sb.rules.push({ priority: 100, fwmark: 9, table: 1009 });
+    sb.rpFilter = 2;
+    const have = clone(want);
+    const h = nsOf(have, "sn-sb-taskaaaaaaaa");
+    h.rpFilter = 1;
+    // The same rule pointing elsewhere, a stray, and the table's route on another gateway.
+    h.rules = [
+      { priority: 100, fwmark: 9, table: 1010 },
+      { priority: 7, table: 254 },
+    ];
+    h.routes = h.routes.map((r) => (r.table === 1009 ? { ...r, via: "10.0.1.8" } : r));
+    for (const n of have.namespaces) if (n.rpFilter === undefined) n.rpFilter = 0;
+    const plan = diff(have, want);
+    assert.deepEqual(
+      plan.steps.map((s) => `${s.phase} ${s.reason}`),
+      [
+        "configure ensureRoute: sn-sb-taskaaaaaaaa default via 10.0.1.9 dev eth0 table 1009",
+        "configure ensureRule: sn-sb-taskaaaaaaaa priority 100 fwmark 9 lookup 1009 missing",
+        "firewall ensureRpFilter: net.ipv4.conf.all.rp_filter=2 in sn-sb-taskaaaaaaaa",
+        "remove-entries ensureNoRule: sn-sb-taskaaaaaaaa priority 100 fwmark 9 lookup 1010 not wanted",
+        "remove-entries ensureNoRule: sn-sb-taskaaaaaaaa priority 7 lookup 254 not wanted",
+      ],
+    );
+    // The table's route goes with its device, like the main table's.
+    const gone = clone(want);
+    const g = nsOf(gone, "sn-sb-taskaaaaaaaa");
+    g.links = g.links.filter((l) => l.name !== "eth0");
+    g.routes = g.routes.filter((r) => r.dev !== "eth0");
+    assert.ok(
+      !diff(want, gone).steps.some((s) => s.kind === "route-del"),
+      "no route-del for a device that goes",
+    );
+  });
 });

@@ -3,14 +3,21 @@
 // applying a plan and diffing again gives nothing to do (restart = resync).
 //
 // Order: prune devices that cannot be changed in place, create namespaces,
-// create devices, configure them (attributes, addresses, up, routes,
-// neighbours, FDB), nftables and ip_forward per namespace (diff-nft.ts), then
-// deletions in reverse (entries, devices, namespaces) — new paths exist before
-// old ones go. A namespace that goes takes its table along: no steps for it.
+// create devices, configure them (attributes, addresses, up, routes, rules,
+// neighbours, FDB), nftables (diff-nft.ts), ip_forward and rp_filter per
+// namespace, then deletions in reverse (entries, devices, namespaces) — new
+// paths exist before old ones go. A namespace that goes takes its table along: no steps for it.
 import { ensureLinks, Gone, live, pruneLinks, removeStrayLinks, where } from "./diff-links.ts";
 import { diffNftTable } from "./diff-nft.ts";
 import { DataplaneError } from "./errors.ts";
-import { emptyNamespace, type KernelState, type Namespace } from "./kernel-state.ts";
+import {
+  emptyNamespace,
+  type KernelState,
+  MAIN_TABLE,
+  type Namespace,
+  type Route,
+  type Rule,
+} from "./kernel-state.ts";
 import { type Plan, PlanBuilder } from "./plan.ts";
 
 export function diff(observed: KernelState, desired: KernelState): Plan {
@@ -86,34 +93,74 @@ export function diff(observed: KernelState, desired: KernelState): Plan {
         },
       );
     }
+    if (d.rpFilter !== undefined && o.rpFilter !== d.rpFilter) {
+      b.add(
+        "firewall",
+        `ensureRpFilter: net.ipv4.conf.all.rp_filter=${d.rpFilter} in ${where(d.name)}`,
+        { kind: "rp-filter", ns: d.name, value: d.rpFilter },
+      );
+    }
   }
   return b.build();
 }
 
-/** Routes, neighbours and FDB entries, keyed so a changed value is replaced in
- * place. Entries on a device that is going away (or was re-created) count as
- * absent: the kernel dropped them with the device. */
+function routeText(r: Route): string {
+  return `${r.dst} via ${r.via} dev ${r.dev}${r.table === undefined ? "" : ` table ${r.table}`}`;
+}
+
+function ruleText(r: Rule): string {
+  return `priority ${r.priority}${r.fwmark === undefined ? "" : ` fwmark ${r.fwmark}`} lookup ${r.table}`;
+}
+
+/** Routes (per table), rules, neighbours and FDB entries, keyed so a changed
+ * value is replaced in place. Entries on a device that is going away (or was
+ * re-created) count as absent: the kernel dropped them with the device. */
 function ensureEntries(b: PlanBuilder, d: Namespace, o: Namespace, gone: Gone): void {
   const ns = d.name;
   const alive = (dev: string) => live(o, dev, gone) !== undefined;
 
-  const routes = new Map(o.routes.filter((r) => alive(r.dev)).map((r) => [r.dst, r] as const));
-  const wantRoutes = new Set(d.routes.map((r) => r.dst));
+  const routeKey = (r: Route) => `${r.table ?? MAIN_TABLE} ${r.dst}`;
+  const routes = new Map(
+    o.routes.filter((r) => alive(r.dev)).map((r) => [routeKey(r), r] as const),
+  );
+  const wantRoutes = new Set(d.routes.map(routeKey));
   for (const r of d.routes) {
-    const h = routes.get(r.dst);
+    const h = routes.get(routeKey(r));
     if (h && h.via === r.via && h.dev === r.dev) continue;
-    b.add("configure", `ensureRoute: ${where(ns)} ${r.dst} via ${r.via} dev ${r.dev}`, {
+    b.add("configure", `ensureRoute: ${where(ns)} ${routeText(r)}`, {
       kind: "route-replace",
       ns,
       route: r,
     });
   }
-  for (const h of routes.values()) {
-    if (!wantRoutes.has(h.dst)) {
-      b.add("remove-entries", `ensureNoRoute: ${where(ns)} ${h.dst} not wanted`, {
+  for (const [key, h] of routes) {
+    if (!wantRoutes.has(key)) {
+      b.add("remove-entries", `ensureNoRoute: ${where(ns)} ${routeText(h)} not wanted`, {
         kind: "route-del",
         ns,
         route: h,
+      });
+    }
+  }
+
+  // A rule is all key: one that differs is deleted and the wanted one added.
+  const ruleKey = (r: Rule) => `${r.priority} ${r.fwmark ?? "-"} ${r.table}`;
+  const rules = new Set(o.rules.map(ruleKey));
+  const wantRules = new Set(d.rules.map(ruleKey));
+  for (const r of d.rules) {
+    if (rules.has(ruleKey(r))) continue;
+    b.add("configure", `ensureRule: ${where(ns)} ${ruleText(r)} missing`, {
+      kind: "rule-add",
+      ns,
+      rule: r,
+    });
+  }
+  for (const h of o.rules) {
+    if (!wantRules.has(ruleKey(h))) {
+      b.add("remove-entries", `ensureNoRule: ${where(ns)} ${ruleText(h)} not wanted`, {
+        kind: "rule-del",
+        ns,
+        rule: h,
       });
     }
   }

@@ -1,7 +1,8 @@
-// Cluster objects for data-plane tests: small constructors and one scenario
-// (two nodes, two overlay networks, one internal) rendered through the real
-// nodeView(). Used by the unit tests and the root tests in linux/.
-import type { Network, Node, Task } from "../core/model.ts";
+// Cluster objects for data-plane tests: small constructors and two scenarios
+// (two nodes with two overlay networks, one internal; two nodes with the
+// routing mesh) rendered through the real nodeView(). Used by the unit tests
+// and the root tests in linux/.
+import type { Network, Node, PortConfig, Service, Task } from "../core/model.ts";
 import { type NodeView, nodeView } from "../core/node-view.ts";
 
 const meta = { version: 1, createdAt: "2025-01-01T00:00:00Z", updatedAt: "2025-01-01T00:00:00Z" };
@@ -69,6 +70,7 @@ export interface Cluster {
   nodes: Node[];
   networks: Network[];
   tasks: Task[];
+  services?: Service[];
 }
 
 export function viewOf(c: Cluster, nodeId: string, dataPathPort = 4789): NodeView {
@@ -77,7 +79,7 @@ export function viewOf(c: Cluster, nodeId: string, dataPathPort = 4789): NodeVie
     dataPathPort,
     nodes: c.nodes,
     networks: c.networks,
-    services: [],
+    services: c.services ?? [],
     tasks: c.tasks,
     containers: [],
   });
@@ -124,4 +126,65 @@ export const GW = new Map([
   [ID.c, "172.18.0.3"],
   [ID.d, "172.18.0.3"],
   [ID.e, "172.18.0.4/16"],
+]);
+
+/** A service in vip mode publishing `ports` (no VIPs: the mesh needs none). */
+export function publishing(id: string, ports: PortConfig[]): Service {
+  return {
+    ...meta,
+    id,
+    spec: {
+      name: id,
+      labels: {},
+      containerLabels: {},
+      image: "",
+      command: [],
+      mode: { replicated: { replicas: 1 } },
+      networks: [],
+      endpoint: { mode: "vip", ports },
+      placement: { constraints: [] },
+    },
+    endpoint: { ports, virtualIps: [] },
+  };
+}
+
+export const MESH = {
+  ingress: "ingressaaaaaaaaaaaaaaaaaa",
+  svc: "pub",
+  t1: "meshtask1111aaaaaaaaaaaaa",
+  t2: "meshtask2222bbbbbbbbbbbbb",
+};
+
+/** The routing mesh on two nodes: ingress network 10.255.0.0/16 (VNI 4096),
+ * node1 at 10.255.0.2 and node2 at 10.255.0.3 on it, service "pub"
+ * publishing 8080 → 80 over TCP and UDP with one task per node (t1
+ * 10.255.0.10 on node1, t2 10.255.0.11 on node2). */
+export function meshScenario(addr1 = "198.18.0.1", addr2 = "198.18.0.2"): Cluster {
+  const ingress: Network = { ...overlay(MESH.ingress, "10.255.0.0/16", 4096), ingress: true };
+  const ports: PortConfig[] = (["tcp", "udp"] as const).map((protocol) => ({
+    protocol,
+    targetPort: 80,
+    publishedPort: 8080,
+    publishMode: "ingress",
+  }));
+  const on = (id: string, nodeId: string, addr: string): Task => ({
+    ...task(id, nodeId, [[MESH.ingress, addr]]),
+    serviceId: MESH.svc,
+  });
+  return {
+    nodes: [
+      { ...node(ID.n1, addr1), ingressAddr: "10.255.0.2/16" },
+      { ...node(ID.n2, addr2), ingressAddr: "10.255.0.3/16" },
+    ],
+    networks: [ingress],
+    services: [publishing(MESH.svc, ports)],
+    tasks: [on(MESH.t1, ID.n1, "10.255.0.10/16"), on(MESH.t2, ID.n2, "10.255.0.11/16")],
+  };
+}
+
+/** Gateway-bridge addresses of the mesh scenario (each node has its own bridge). */
+export const MESH_GW = new Map([
+  [MESH.t1, "172.18.0.2"],
+  [MESH.t2, "172.18.0.2"],
+  ["ingress", "172.18.0.3"],
 ]);

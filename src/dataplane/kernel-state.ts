@@ -57,6 +57,17 @@ export interface Route {
   dst: string;
   via: string;
   dev: string;
+  /** Routing table number; undefined: the main table. */
+  table?: number;
+}
+
+/** A policy-routing rule (`ip rule`): packets whose fwmark is `fwmark` look
+ * up `table`. The kernel's own rules (local, main, default) are not listed. */
+export interface Rule {
+  priority: number;
+  /** undefined: no fwmark selector (never rendered; an observed stray). */
+  fwmark?: number;
+  table: number;
 }
 
 /** Remote endpoint MAC → remote VTEP, `self permanent` on the VXLAN device. */
@@ -78,8 +89,11 @@ export interface Namespace {
   role: NsRole;
   /** Sorted by name. */
   links: Link[];
-  /** Routes swarmnet adds (connected routes are the kernel's and not listed). */
+  /** Routes swarmnet adds, in any table (connected routes are the kernel's and not listed). */
   routes: Route[];
+  /** Policy-routing rules swarmnet adds. Not read in the host namespace
+   * (swarmnet adds none there): always empty for it. */
+  rules: Rule[];
   fdb: FdbEntry[];
   neigh: NeighEntry[];
   /** swarmnet's table (`table ip swarmnet`) in this namespace; undefined:
@@ -88,6 +102,9 @@ export interface Namespace {
   /** net.ipv4.ip_forward in this namespace. Desired undefined: unmanaged;
    * observed always set. */
   forwarding?: boolean;
+  /** net.ipv4.conf.all.rp_filter in this namespace (0 off, 1 strict, 2 loose).
+   * Desired undefined: unmanaged; observed always set (not in the host namespace). */
+  rpFilter?: 0 | 1 | 2;
 }
 
 /** A base chain has all four of type, hook, priority and policy; a regular
@@ -133,8 +150,11 @@ export interface KernelState {
   namespaces: Namespace[];
 }
 
+/** The kernel's main routing table (`ip route` without `table`). */
+export const MAIN_TABLE = 254;
+
 export function emptyNamespace(name: NsRef, role: NsRole): Namespace {
-  return { name, role, links: [], routes: [], fdb: [], neigh: [] };
+  return { name, role, links: [], routes: [], rules: [], fdb: [], neigh: [] };
 }
 
 /** What a node holds when swarmnet holds nothing: diff(observed, this) removes everything. */
@@ -157,7 +177,12 @@ export function sortNamespace(ns: Namespace): Namespace {
     links: ns.links
       .map((l) => (l.addresses ? { ...l, addresses: [...l.addresses].sort(compareStrings) } : l))
       .sort(byName),
-    routes: [...ns.routes].sort((a, b) => compareStrings(a.dst, b.dst)),
+    routes: [...ns.routes].sort(
+      (a, b) => (a.table ?? MAIN_TABLE) - (b.table ?? MAIN_TABLE) || compareStrings(a.dst, b.dst),
+    ),
+    rules: [...ns.rules].sort(
+      (a, b) => a.priority - b.priority || (a.fwmark ?? 0) - (b.fwmark ?? 0) || a.table - b.table,
+    ),
     fdb: [...ns.fdb].sort((a, b) => compareStrings(a.dev + a.mac, b.dev + b.mac)),
     neigh: [...ns.neigh].sort((a, b) => compareStrings(a.dev + a.ip, b.dev + b.ip)),
     ...(ns.nft

@@ -79,8 +79,15 @@ export const CANONICAL_RULES = {
   rejectTcp: "reject with tcp reset",
   published: "fib daddr type local meta l4proto . th dport vmap @published",
   publishedFromGw: 'iifname "gw0" meta l4proto . th dport vmap @published',
-  masquerade: 'oifname "eth0" masquerade',
+  masquerade: 'ip saddr 172.18.0.0/16 oifname != "docker_gwbridge" masquerade',
   dnatReplies: 'oifname "docker_gwbridge" ct status dnat accept',
+  // The routing mesh in a task sandbox (render-mesh.ts). Written as nft prints
+  // them: marks as eight hex digits (`0x2` and `2` come back as 0x00000002),
+  // the anonymous map's elements sorted.
+  meshMark:
+    'iifname "eth0" ct state new ct mark set ether saddr map { 02:42:0a:ff:00:02 : 0x00000002, 02:42:0a:ff:00:03 : 0x00000003 }',
+  meshDnat: 'iifname "eth0" meta l4proto udp ct mark != 0x00000000 dnat to 172.18.0.2',
+  meshRoute: "ct mark != 0x00000000 meta mark set ct mark",
 } as const;
 
 /** A table using every canonical rule, base chains at each priority render
@@ -89,7 +96,7 @@ export function everyRuleTable(): NftTable {
   const r = CANONICAL_RULES;
   const base = (
     name: string,
-    type: "filter" | "nat",
+    type: NftChain["type"],
     hook: NftChain["hook"],
     priority: string,
     rules: string[],
@@ -99,6 +106,9 @@ export function everyRuleTable(): NftTable {
     name: NFT_TABLE,
     chains: [
       base("forward", "filter", "forward", "filter", [r.dnatReplies]),
+      base("mesh-dnat", "nat", "prerouting", "dstnat", [r.meshDnat]),
+      base("mesh-mark", "filter", "prerouting", "mangle", [r.meshMark]),
+      base("mesh-route", "route", "output", "mangle", [r.meshRoute]),
       base("output", "nat", "output", "-100", [r.vipMap]),
       base("postrouting", "nat", "postrouting", "srcnat", [r.masquerade]),
       base("prerouting", "nat", "prerouting", "dstnat", [r.published, r.publishedFromGw]),

@@ -5,16 +5,25 @@
 // Phases run one after the other; inside a phase, the steps of different
 // namespaces do not depend on each other, so linux/apply.ts runs one process
 // per (tool, namespace) per phase, in parallel.
-import type { FdbEntry, Link, NeighEntry, NftChain, NftMap, NsRef, Route } from "./kernel-state.ts";
+import type {
+  FdbEntry,
+  Link,
+  NeighEntry,
+  NftChain,
+  NftMap,
+  NsRef,
+  Route,
+  Rule,
+} from "./kernel-state.ts";
 
 export const PHASES = [
   /** Devices whose immutable attributes differ (kind, VNI, veth peer): deleted before re-creation. */
   "prune",
   "create-namespaces",
   "create-links",
-  /** MTU, MAC, master, isolation, addresses, up, then routes, neighbours, FDB. */
+  /** MTU, MAC, master, isolation, addresses, up, then routes, rules, neighbours, FDB. */
   "configure",
-  /** swarmnet's nftables tables (one transaction per namespace) and ip_forward. */
+  /** swarmnet's nftables tables (one transaction per namespace), ip_forward and rp_filter. */
   "firewall",
   "remove-entries",
   "remove-links",
@@ -42,6 +51,8 @@ export type Op =
   | { kind: "addr-del"; ns: NsRef; dev: string; cidr: string }
   | { kind: "route-replace"; ns: NsRef; route: Route }
   | { kind: "route-del"; ns: NsRef; route: Route }
+  | { kind: "rule-add"; ns: NsRef; rule: Rule }
+  | { kind: "rule-del"; ns: NsRef; rule: Rule }
   | { kind: "neigh-replace"; ns: NsRef; entry: NeighEntry }
   | { kind: "neigh-del"; ns: NsRef; entry: NeighEntry }
   | { kind: "fdb-replace"; ns: NsRef; entry: FdbEntry }
@@ -62,7 +73,9 @@ export type Op =
   /** value "": an element of a set. */
   | ({ kind: "nft-element-add"; map: string; key: string; value: string } & NftRef)
   | ({ kind: "nft-element-del"; map: string; key: string } & NftRef)
-  | { kind: "forwarding"; ns: NsRef; on: boolean };
+  | { kind: "forwarding"; ns: NsRef; on: boolean }
+  /** net.ipv4.conf.all.rp_filter. */
+  | { kind: "rp-filter"; ns: NsRef; value: 0 | 1 | 2 };
 
 /** The table an nft step works on. Every nft step of one namespace and phase
  * runs in one `nft -f -` transaction, in plan order. */

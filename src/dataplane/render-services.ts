@@ -18,7 +18,10 @@
 // VIP traffic is translated in the calling sandbox's own output hook, so the
 // packet leaves with the caller's real address and the backend (and the
 // policies that protect it) sees who is calling; replies are un-translated by
-// the caller's conntrack. No source NAT inside the cluster.
+// the caller's conntrack. No source NAT inside the cluster, and none in the
+// routing mesh either: a published port reaches the task with the client's
+// own address, and the task's sandbox routes the replies back through the
+// node they came in by (render-mesh.ts).
 import { formatIp, parseCidrHost } from "../core/ipam/index.ts";
 import type { Network, PortConfig, Service } from "../core/model.ts";
 import type { Endpoint, NodeView } from "../core/node-view.ts";
@@ -27,8 +30,6 @@ import { GW_BRIDGE, GW_LEG, NFT_TABLE } from "./names.ts";
 
 /** The routing mesh's sandbox owner id on every node (its namespace is `<prefix>sb-ingress`). */
 export const INGRESS_OWNER = "ingress";
-/** The ingress sandbox's interface on the ingress network. */
-export const INGRESS_IF = "eth0";
 
 export interface LocalOwner {
   id: string;
@@ -153,9 +154,10 @@ export function meshEndpoint(view: NodeView): { network: Network; endpoint: Endp
 
 /** The ingress sandbox's table: a connection arriving from the host on a
  * published port is sent to one live task of the service on any node, over
- * the ingress network, and masqueraded behind this sandbox's ingress address
- * so the task's reply comes back the same way (Docker's routing mesh does
- * the same; the client's address is not preserved through the mesh). */
+ * the ingress network. Destination NAT only: the task sees the client's own
+ * address (Docker masquerades here and loses it, moby#25526), and the task's
+ * sandbox routes its replies back to this sandbox by a connection mark
+ * (render-mesh.ts), where conntrack undoes the translation. */
 export function ingressSandboxTable(view: NodeView, ingressNetworkId: string): NftTable {
   const elements: Record<string, string> = {};
   const chains: NftChain[] = [];
@@ -167,24 +169,14 @@ export function ingressSandboxTable(view: NodeView, ingressNetworkId: string): N
     );
     chains.push(regularChain(chain, pickRules(targets, port.protocol as "tcp" | "udp")));
   }
-  chains.push(
-    {
-      name: "prerouting",
-      type: "nat",
-      hook: "prerouting",
-      priority: "dstnat",
-      policy: "accept",
-      rules: [`iifname "${GW_LEG}" meta l4proto . th dport vmap @published`],
-    },
-    {
-      name: "postrouting",
-      type: "nat",
-      hook: "postrouting",
-      priority: "srcnat",
-      policy: "accept",
-      rules: [`oifname "${INGRESS_IF}" masquerade`],
-    },
-  );
+  chains.push({
+    name: "prerouting",
+    type: "nat",
+    hook: "prerouting",
+    priority: "dstnat",
+    policy: "accept",
+    rules: [`iifname "${GW_LEG}" meta l4proto . th dport vmap @published`],
+  });
   return {
     family: "ip",
     name: NFT_TABLE,
@@ -197,7 +189,8 @@ export function ingressSandboxTable(view: NodeView, ingressNetworkId: string): N
  * ingress sandbox (on every node), host-mode ports straight to the local
  * tasks that publish them (only on nodes running one). Port numbers are kept
  * for ingress (the ingress sandbox maps them to targets) and translated for
- * host mode. */
+ * host mode. Destination NAT only, both ways: the task sees the client's
+ * address (host mode needs nothing more: replies leave the way they came). */
 export function hostPublishing(
   view: NodeView,
   gwAddresses: Map<string, string>,

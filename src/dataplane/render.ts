@@ -7,6 +7,8 @@
 // local task or container: a sandbox namespace with one veth per overlay
 // attachment (eth0, eth1, … in attachment order) and, unless every network is
 // internal, a leg gw0 on the node's docker_gwbridge with the default route.
+// Services add nftables tables (render-services.ts) and, in tasks reached
+// through the routing mesh, policy routing for their replies (render-mesh.ts).
 import { contains, formatIp, parseCidr, parseCidrHost } from "../core/ipam/index.ts";
 import { isTerminal, type Network, type NetworkAttachment } from "../core/model.ts";
 import { MTU_OPTION } from "../core/network-spec.ts";
@@ -33,6 +35,7 @@ import {
   gatewayPeerName,
   LOOPBACK,
   macFromIp,
+  NFT_TABLE,
   networkNsName,
   OWNER_ALIAS,
   overlayPeerName,
@@ -41,6 +44,7 @@ import {
   VXLAN,
 } from "./names.ts";
 import { gatewayTable } from "./nft-table.ts";
+import { meshReturn } from "./render-mesh.ts";
 import {
   FORWARD_DNAT_RULE,
   hostPublishing,
@@ -168,6 +172,7 @@ export function render(view: NodeView, opts: RenderOptions): KernelState {
     // A task on no network still gets a leg: its way out, and where host-mode ports reach it.
     const egress =
       attachments.length === 0 || attachments.some((a) => !overlays.get(a.networkId)!.internal);
+    let gwIp: string | undefined;
     if (egress) {
       const given = opts.gwAddresses.get(owner.id);
       if (given === undefined) throw bad(`no gateway bridge address for ${owner.id}`);
@@ -182,6 +187,7 @@ export function render(view: NodeView, opts: RenderOptions): KernelState {
       }
       if (gwUsed.has(gw.ip)) throw bad(`gateway address ${gw.ip} given to two sandboxes`);
       gwUsed.add(gw.ip);
+      gwIp = gw.ip;
       const hostPeer = gatewayPeerName(owner.id);
       sb.links.push({
         name: GW_LEG,
@@ -210,6 +216,26 @@ export function render(view: NodeView, opts: RenderOptions): KernelState {
         networkIds: owner.networks.map((a) => a.networkId),
       });
       if (vips) sb.nft = vips;
+      // A task of a service publishing through the mesh: replies go back
+      // through the node each connection came from (render-mesh.ts).
+      const meshAt = attachments.findIndex((a) => overlays.get(a.networkId)!.ingress);
+      const mesh =
+        meshAt < 0
+          ? undefined
+          : meshReturn(
+              view,
+              overlays.get(attachments[meshAt]!.networkId)!,
+              sandboxIfName(meshAt),
+              gwIp,
+            );
+      if (mesh) {
+        const table = sb.nft ?? { family: "ip", name: NFT_TABLE, chains: [], maps: [] };
+        table.chains = [...table.chains, ...mesh.chains].sort(byName);
+        sb.nft = table;
+        sb.rules.push(...mesh.rules);
+        sb.routes.push(...mesh.routes);
+        sb.rpFilter = mesh.rpFilter;
+      }
       // A task is an endpoint, never a router between its networks.
       sb.forwarding = false;
     }

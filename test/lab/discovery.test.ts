@@ -286,7 +286,7 @@ describe("DNS, VIPs and the routing mesh across three lab nodes (root)", {
     await lab.cli(["service", "scale", "-d", "web=3"]);
   });
 
-  it("a published port answers on every node from a client on the underlay, TCP and UDP", async () => {
+  it("a published port answers on every node from a client on the underlay, TCP and UDP, and the task sees the client's address", async () => {
     await lab.cli([
       "service",
       "create",
@@ -319,6 +319,12 @@ describe("DNS, VIPs and the routing mesh across three lab nodes (root)", {
             sorted([...(await spread(underlay, kind, addr, 8080, 40))]).join() === want.join(),
           15_000,
         );
+        // No source NAT in the mesh either: each task sees the client's own
+        // address, whichever node the connection came through.
+        const probes: Probe[] = Array.from({ length: 10 }, () => ({ kind, addr, port: 8080 }));
+        const answers = (await lab.probe(underlay, probes)).map((r) => r.answer);
+        const from = answers.map((a) => / from=(\S+)$/.exec(a)?.[1] ?? a);
+        assert.deepEqual(from, Array(10).fill(UNDERLAY_CLIENT), `${kind} through node${i}`);
       }
     }
   });

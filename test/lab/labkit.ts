@@ -116,11 +116,21 @@ function udp(p) {
       resolve({ kind: "udp", addr: p.addr, port: p.port, ok, answer, error, sent, received: Buffer.byteLength(answer), lines: ok ? 1 : 0, odd: 0 });
     };
     const timer = setTimeout(() => done(false, "", "TIMEOUT"), p.timeoutMs ?? 3000);
-    const send = () => s.send("hello\\n", p.port, p.addr, (e) => (e ? done(false, "", e.code || e.message) : (sent += 6)));
+    // Connected, as real clients are: a reply from any other address is not an answer.
+    const send = () => {
+      try {
+        s.send("hello\\n", (e) => (e ? done(false, "", e.code || e.message) : (sent += 6)));
+      } catch (e) {
+        done(false, "", e.code || e.message);
+      }
+    };
     s.on("message", (m) => done(true, m.toString("utf8").trim()));
     s.on("error", (e) => done(false, "", e.code || e.message));
-    const again = setInterval(send, 500);
-    send();
+    let again;
+    s.connect(p.port, p.addr, () => {
+      again = setInterval(send, 500);
+      send();
+    });
   });
 }
 Promise.all(probes.map((p) => (p.kind === "udp" ? udp(p) : tcp(p)))).then((r) => console.log(JSON.stringify(r)));`;

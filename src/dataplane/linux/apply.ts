@@ -14,8 +14,9 @@ export interface ApplyResult {
   processes: number;
 }
 
-// Only keys render() can produce reach the shell (net/ipv4/ip_forward=0|1).
-const SYSCTL_LINE = /^(net\/ipv4\/ip_forward)=([01])$/;
+// Only keys and values render() can produce reach the shell
+// (net/ipv4/ip_forward=0|1, net/ipv4/conf/all/rp_filter=0|1|2).
+const SYSCTL_LINE = /^(net\/ipv4\/ip_forward=[01]|net\/ipv4\/conf\/all\/rp_filter=[012])$/;
 
 function argvFor(b: Batch): { argv: string[]; input: string } {
   const input = `${b.lines.join("\n")}\n`;
@@ -34,7 +35,8 @@ function argvFor(b: Batch): { argv: string[]; input: string } {
         .map((l) => {
           const m = SYSCTL_LINE.exec(l);
           if (!m) throw new DataplaneError("DP_RENDER_INPUT", `refusing sysctl line ${l}`);
-          return `echo ${m[2]} > /proc/sys/${m[1]}`;
+          const [key, value] = m[1]!.split("=");
+          return `echo ${value} > /proc/sys/${key}`;
         })
         .join(" && ");
       return { argv: inNs(b.ns, ["sh", "-c", script]), input: "" };

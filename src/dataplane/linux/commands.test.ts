@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { diff } from "../diff.ts";
-import { GW, ID, scenario, viewOf } from "../fixtures.ts";
+import { GW, ID, MESH, MESH_GW, meshScenario, scenario, viewOf } from "../fixtures.ts";
 import { emptyNamespace, emptyState, type KernelState, type NftTable } from "../kernel-state.ts";
 import { gatewayPeerName, overlayPeerName } from "../names.ts";
 import { everyRuleTable, manyServices, serviceRule, vipTable } from "../nft-fixtures.ts";
@@ -98,6 +98,60 @@ describe("compile", () => {
   });
 });
 
+describe("compile the routing mesh's policy routing", () => {
+  const mesh = render(viewOf(meshScenario(), ID.n1), {
+    gwAddresses: MESH_GW,
+    hostNs: "node1",
+    prefix: "sn-node1-",
+  });
+  const sb = `sn-node1-sb-${MESH.t1.slice(0, 12)}`;
+  const built = compile(diff(emptyState("node1"), mesh)).flat();
+  const lines = (tool: string) =>
+    built.filter((b) => b.tool === tool && b.ns === sb).flatMap((b) => b.lines);
+
+  it("adds rules and per-node tables after the main table's route, in the sandbox's batch", () => {
+    assert.deepEqual(lines("ip").slice(-5), [
+      "route replace default via 172.18.0.1 dev gw0",
+      "route replace default via 10.255.0.2 dev eth0 table 1002",
+      "route replace default via 10.255.0.3 dev eth0 table 1003",
+      "rule add priority 100 fwmark 0x2 table 1002",
+      "rule add priority 100 fwmark 0x3 table 1003",
+    ]);
+  });
+
+  it("sets loose reverse-path filtering with ip_forward, and nothing in the ingress sandbox", () => {
+    assert.deepEqual(lines("sysctl"), ["net/ipv4/ip_forward=0", "net/ipv4/conf/all/rp_filter=2"]);
+    assert.deepEqual(
+      built
+        .filter((b) => b.tool === "sysctl" && b.ns === "sn-node1-sb-ingress")
+        .flatMap((b) => b.lines),
+      ["net/ipv4/ip_forward=1"],
+    );
+  });
+
+  it("deletes exactly what it finds: a stray rule by priority and table, a route with its table", () => {
+    const drifted = structuredClone(mesh);
+    const ns = drifted.namespaces.find((n) => n.name === sb)!;
+    ns.rules.push({ priority: 5, table: 7 });
+    ns.routes.push({ dst: "10.9.0.0/16", via: "10.255.0.3", dev: "eth0", table: 1003 });
+    const removed = compile(diff(drifted, mesh)).flat();
+    assert.deepEqual(
+      removed.map((b) => [b.phase, b.tool, b.ns, b.lines]),
+      [
+        [
+          "remove-entries",
+          "ip",
+          sb,
+          [
+            "route del 10.9.0.0/16 via 10.255.0.3 dev eth0 table 1003",
+            "rule del priority 5 table 7",
+          ],
+        ],
+      ],
+    );
+  });
+});
+
 describe("compile nft", () => {
   const SB = "sn-sb-taskaaaaaaaa";
   const node = (nft?: NftTable): KernelState => {
@@ -117,6 +171,9 @@ describe("compile nft", () => {
     assert.deepEqual(nftLines(undefined, everyRuleTable()), [
       "add table ip swarmnet",
       "add chain ip swarmnet forward { type filter hook forward priority filter; policy accept; }",
+      "add chain ip swarmnet mesh-dnat { type nat hook prerouting priority dstnat; policy accept; }",
+      "add chain ip swarmnet mesh-mark { type filter hook prerouting priority mangle; policy accept; }",
+      "add chain ip swarmnet mesh-route { type route hook output priority mangle; policy accept; }",
       "add chain ip swarmnet output { type nat hook output priority -100; policy accept; }",
       "add chain ip swarmnet postrouting { type nat hook postrouting priority srcnat; policy accept; }",
       "add chain ip swarmnet prerouting { type nat hook prerouting priority dstnat; policy accept; }",
@@ -130,8 +187,11 @@ describe("compile nft", () => {
       "add map ip swarmnet published { type inet_proto . inet_service : verdict; }",
       "add map ip swarmnet vips { type ipv4_addr : verdict; }",
       'add rule ip swarmnet forward oifname "docker_gwbridge" ct status dnat accept',
+      'add rule ip swarmnet mesh-dnat iifname "eth0" meta l4proto udp ct mark != 0x00000000 dnat to 172.18.0.2',
+      'add rule ip swarmnet mesh-mark iifname "eth0" ct state new ct mark set ether saddr map { 02:42:0a:ff:00:02 : 0x00000002, 02:42:0a:ff:00:03 : 0x00000003 }',
+      "add rule ip swarmnet mesh-route ct mark != 0x00000000 meta mark set ct mark",
       "add rule ip swarmnet output ip daddr vmap @vips",
-      'add rule ip swarmnet postrouting oifname "eth0" masquerade',
+      'add rule ip swarmnet postrouting ip saddr 172.18.0.0/16 oifname != "docker_gwbridge" masquerade',
       "add rule ip swarmnet prerouting fib daddr type local meta l4proto . th dport vmap @published",
       'add rule ip swarmnet prerouting iifname "gw0" meta l4proto . th dport vmap @published',
       "add rule ip swarmnet pub-tcp-8080 meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.0.0.5 . 80, 1 : 10.0.0.6 . 80 }",

@@ -4,7 +4,7 @@
 // namespace (its lines in plan order: diff-nft.ts orders them). Pure:
 // tests compare the exact text (the knftables lesson).
 import { DataplaneError } from "../errors.ts";
-import type { Link, NsRef } from "../kernel-state.ts";
+import type { Link, NsRef, Route, Rule } from "../kernel-state.ts";
 import { type NftRef, PHASES, type Phase, type Plan, type Step } from "../plan.ts";
 
 export type Tool = "netns" | "ip" | "bridge" | "nft" | "sysctl";
@@ -62,6 +62,18 @@ function linkAdd(ns: NsRef, l: Link): Lines {
   );
 }
 
+function routeText(r: Route): string {
+  const table = r.table === undefined ? "" : ` table ${r.table}`;
+  return `${r.dst} via ${r.via} dev ${r.dev}${table}`;
+}
+
+/** Selectors and action of a rule; `rule del` with the same text matches it
+ * (an observed stray without fwmark: any rule with that priority and table). */
+function ruleText(r: Rule): string {
+  const mark = r.fwmark === undefined ? "" : ` fwmark 0x${r.fwmark.toString(16)}`;
+  return `priority ${r.priority}${mark} table ${r.table}`;
+}
+
 /** "ip swarmnet NAME": a chain, map or set of the step's table. */
 function nftName(s: NftRef, name: string): string {
   return `${s.family} ${s.table} ${name}`;
@@ -103,9 +115,13 @@ export function stepLines(s: Step): Lines {
     case "addr-del":
       return ipIn(`addr del ${s.cidr} dev ${s.dev}`);
     case "route-replace":
-      return ipIn(`route replace ${s.route.dst} via ${s.route.via} dev ${s.route.dev}`);
+      return ipIn(`route replace ${routeText(s.route)}`);
     case "route-del":
-      return ipIn(`route del ${s.route.dst} via ${s.route.via} dev ${s.route.dev}`);
+      return ipIn(`route del ${routeText(s.route)}`);
+    case "rule-add":
+      return ipIn(`rule add ${ruleText(s.rule)}`);
+    case "rule-del":
+      return ipIn(`rule del ${ruleText(s.rule)}`);
     case "neigh-replace":
       return ipIn(
         `neigh replace ${s.entry.ip} lladdr ${s.entry.mac} dev ${s.entry.dev} nud permanent`,
@@ -161,6 +177,8 @@ export function stepLines(s: Step): Lines {
       return nft(`delete element ${nftName(s, s.map)} { ${s.key} }`);
     case "forwarding":
       return { tool: "sysctl", ns: s.ns, lines: [`net/ipv4/ip_forward=${s.on ? 1 : 0}`] };
+    case "rp-filter":
+      return { tool: "sysctl", ns: s.ns, lines: [`net/ipv4/conf/all/rp_filter=${s.value}`] };
   }
 }
 

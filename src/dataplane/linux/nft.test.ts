@@ -91,6 +91,8 @@ describe("nftables tables on the kernel", {
         "add rule ip swarmnet scratch meta l4proto tcp dnat ip addr . port to 10.0.0.5 . 80",
         "add rule ip swarmnet scratch meta l4proto tcp dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.0.5 . 80, 1 : 10.0.0.6 . 80 }",
         "add rule ip swarmnet scratch dnat to numgen random mod 2 map { 1 : 10.0.1.6, 0 : 10.0.1.5 }",
+        'add rule ip swarmnet scratch iifname "eth0" ct state new ct mark set ether saddr map { 02:42:0a:ff:00:03 : 3, 02:42:0a:ff:00:02 : 0x2 }',
+        "add rule ip swarmnet scratch ct mark != 0 meta mark set ct mark",
         "",
       ].join("\n"),
     );
@@ -100,6 +102,8 @@ describe("nftables tables on the kernel", {
       CANONICAL_RULES.dnatPortOne,
       CANONICAL_RULES.dnatPortMany,
       CANONICAL_RULES.dnatMany, // anonymous maps print sorted
+      CANONICAL_RULES.meshMark, // and marks as eight hex digits
+      CANONICAL_RULES.meshRoute,
     ]);
     // nft 1.0.6 refuses the "ip to ADDR . PORT" form it accepts with numgen
     await assert.rejects(

@@ -1,7 +1,8 @@
 // observe(scope) → what swarmnet owns on one node, read from the kernel:
 // every namespace with the node's prefix, and in the host namespace the
 // gateway bridge and its legs; in each of them swarmnet's nftables table and
-// ip_forward. One process per namespace, all in parallel.
+// ip_forward (and, in the namespaces it creates, policy-routing rules and
+// rp_filter). One process per namespace, all in parallel.
 import { DataplaneError, isNotFound } from "../errors.ts";
 import {
   byName,
@@ -31,6 +32,8 @@ import {
   parseNftTable,
   parseNsids,
   parseRoutes,
+  parseRpFilter,
+  parseRules,
   type RawLink,
   splitNsRead,
 } from "./parse.ts";
@@ -61,8 +64,9 @@ export async function ownedNamespaces(
 
 // One process per namespace reads all of it: spawning is what observe spends
 // its time on (~10 ms a process on a small VM, serialised in node's main
-// thread), so one `sh` in the namespace runs `ip -batch` (devices, routes,
-// neighbours, netns ids, netconf for ip_forward), `bridge fdb` where asked,
+// thread), so one `sh` in the namespace runs `ip -batch` (devices, routes of
+// every table, rules, neighbours, netns ids, netconf for ip_forward and
+// rp_filter), `bridge fdb` where asked,
 // and `nft list table`, whose exit status is the last line: a missing table
 // is normal, any other nft failure is not.
 const READ_NS = [
@@ -100,19 +104,28 @@ async function readNs(name: string, role: OwnedNsRole): Promise<RawNs | undefine
     const fdb = role === "network";
     const { docs, nft } = await readNamespace(
       name,
-      ["addr show", "route show", "neigh show", "netns list-id", "netconf show"],
+      [
+        "addr show",
+        "route show table all",
+        "rule show",
+        "neigh show",
+        "netns list-id",
+        "netconf show",
+      ],
       fdb,
     );
-    const [addr, routes, neigh, ids, netconf, fdbDoc] = docs;
+    const [addr, routes, rules, neigh, ids, netconf, fdbDoc] = docs;
     const links = parseLinks(addr);
     const ns: Namespace = {
       name,
       role,
       links,
       routes: parseRoutes(routes),
+      rules: parseRules(rules),
       fdb: fdb ? parseFdb(fdbDoc ?? []) : [],
       neigh: parseNeigh(neigh),
       forwarding: parseForwarding(netconf),
+      rpFilter: parseRpFilter(netconf),
     };
     if (nft) ns.nft = nft;
     return { name, role, links, nsids: parseNsids(ids), ns };
@@ -139,6 +152,7 @@ async function readHost(hostNs: string): Promise<RawNs> {
     role: "host",
     links,
     routes: [],
+    rules: [],
     fdb: [],
     neigh: [],
     forwarding: parseForwarding(netconf),

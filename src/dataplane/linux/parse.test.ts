@@ -11,6 +11,8 @@ import {
   parseNftTable,
   parseNsids,
   parseRoutes,
+  parseRpFilter,
+  parseRules,
   splitNsRead,
 } from "./parse.ts";
 
@@ -62,6 +64,50 @@ describe("parse", () => {
       { type: "unicast", dst: "10.0.1.0/24", dev: "eth0", protocol: "kernel", prefsrc: "10.0.1.3" },
     ];
     assert.deepEqual(parseRoutes(routes), [{ dst: "default", via: "172.18.0.1", dev: "gw0" }]);
+  });
+
+  it("reads routes of every table but local, with the table's number; IPv4 only", () => {
+    // `ip -j -d route show table all`, trimmed
+    const routes = [
+      { dst: "default", gateway: "10.255.0.2", dev: "eth1", table: "1002", protocol: "boot" },
+      { dst: "default", gateway: "172.18.0.1", dev: "gw0", table: "main", protocol: "boot" },
+      { dst: "10.255.0.0/16", dev: "eth1", table: "main", protocol: "kernel" },
+      { type: "local", dst: "10.255.0.10", dev: "eth1", table: "local", protocol: "kernel" },
+      { dst: "10.9.0.0/16", gateway: "10.0.0.1", dev: "eth1", table: "local", protocol: "static" },
+      { dst: "default", gateway: "fe80::1", dev: "eth1", table: "main", protocol: "ra" },
+    ];
+    assert.deepEqual(parseRoutes(routes), [
+      { dst: "default", via: "10.255.0.2", dev: "eth1", table: 1002 },
+      { dst: "default", via: "172.18.0.1", dev: "gw0" },
+    ]);
+  });
+
+  it("reads rules but the kernel's three, with fwmark and table as numbers", () => {
+    // `ip -j -d rule show`
+    const rules = [
+      { priority: 0, src: "all", table: "local", protocol: "kernel" },
+      { priority: 100, src: "all", fwmark: "0x2", table: "1002", protocol: "unspec" },
+      { priority: 100, src: "all", fwmark: "0x1f", table: "1031", protocol: "unspec" },
+      { priority: 200, src: "1.2.3.4", table: "main", protocol: "unspec" },
+      { priority: 32766, src: "all", table: "main", protocol: "kernel" },
+      { priority: 32767, src: "all", table: "default", protocol: "kernel" },
+    ];
+    assert.deepEqual(parseRules(rules), [
+      { priority: 100, fwmark: 2, table: 1002 },
+      { priority: 100, fwmark: 31, table: 1031 },
+      { priority: 200, table: 254 },
+    ]);
+  });
+
+  it("reads rp_filter of 'all'", () => {
+    const conf = (rp: string) => [
+      { family: "inet", interface: "eth0", forwarding: false, rp_filter: "strict" },
+      { family: "inet", interface: "all", forwarding: false, rp_filter: rp },
+      { family: "inet6", interface: "all", forwarding: false },
+    ];
+    assert.equal(parseRpFilter(conf("off")), 0);
+    assert.equal(parseRpFilter(conf("strict")), 1);
+    assert.equal(parseRpFilter(conf("loose")), 2);
   });
 
   it("reads permanent neighbours and VTEP FDB entries only", () => {

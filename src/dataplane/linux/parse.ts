@@ -7,11 +7,13 @@ import {
   type FdbEntry,
   type Link,
   type LinkKind,
+  MAIN_TABLE,
   type NeighEntry,
   type NftChain,
   type NftMap,
   type NftTable,
   type Route,
+  type Rule,
 } from "../kernel-state.ts";
 
 /** A device as observed, with what is needed to find its veth peer. */
@@ -84,11 +86,53 @@ export function parseNsids(doc: unknown): Map<number, string> {
   return ids;
 }
 
-/** `ip -j route show`: routes someone added (connected routes are the kernel's). */
+/** Table names `ip` prints instead of numbers. */
+const TABLE_NAMES: Record<string, number> = { default: 253, main: MAIN_TABLE, local: 255 };
+
+/** A table as `ip -j` prints it ("main", "1002"); absent means main. */
+function tableNumber(v: unknown): number | undefined {
+  if (v === undefined) return MAIN_TABLE;
+  const text = String(v);
+  if (Object.hasOwn(TABLE_NAMES, text)) return TABLE_NAMES[text];
+  return /^\d+$/.test(text) ? Number(text) : undefined;
+}
+
+/** `ip -j route show table all` (or without `table`): IPv4 routes with a
+ * gateway that someone added, in any table but local (connected and local
+ * routes are the kernel's; IPv6 is not swarmnet's). */
 export function parseRoutes(doc: unknown): Route[] {
-  return list(doc, "ip route")
-    .filter((r) => r.protocol !== "kernel" && typeof r.gateway === "string")
-    .map((r) => ({ dst: String(r.dst), via: String(r.gateway), dev: String(r.dev) }));
+  const routes: Route[] = [];
+  for (const r of list(doc, "ip route")) {
+    if (r.protocol === "kernel" || typeof r.gateway !== "string" || r.gateway.includes(":"))
+      continue;
+    const table = tableNumber(r.table);
+    if (table === undefined || table === TABLE_NAMES.local) continue;
+    const route: Route = { dst: String(r.dst), via: r.gateway, dev: String(r.dev) };
+    if (table !== MAIN_TABLE) route.table = table;
+    routes.push(route);
+  }
+  return routes;
+}
+
+/** `ip -j rule show`: every rule but the kernel's three defaults (local at 0,
+ * main at 32766, default at 32767). Selectors other than fwmark are not read:
+ * swarmnet writes none, and deleting by priority and table matches any. */
+export function parseRules(doc: unknown): Rule[] {
+  const defaults = new Map([
+    [0, TABLE_NAMES.local],
+    [32766, TABLE_NAMES.main],
+    [32767, TABLE_NAMES.default],
+  ]);
+  const rules: Rule[] = [];
+  for (const r of list(doc, "ip rule")) {
+    const priority = Number(r.priority);
+    const table = tableNumber(r.table);
+    if (table === undefined || !Number.isInteger(priority)) continue;
+    const fwmark = typeof r.fwmark === "string" ? Number(r.fwmark) : undefined;
+    if (fwmark === undefined && defaults.get(priority) === table) continue;
+    rules.push(fwmark === undefined ? { priority, table } : { priority, fwmark, table });
+  }
+  return rules;
 }
 
 /** `ip -j neigh show`: permanent entries only; learned ones come and go. */
@@ -111,6 +155,14 @@ export function parseForwarding(doc: unknown): boolean {
   return list(doc, "ip netconf").some(
     (e) => e.family === "inet" && e.interface === "all" && e.forwarding === true,
   );
+}
+
+const RP_FILTER: Record<string, 0 | 1 | 2> = { off: 0, strict: 1, loose: 2 };
+
+/** `ip -j netconf show`: net.ipv4.conf.all.rp_filter (0 when not reported). */
+export function parseRpFilter(doc: unknown): 0 | 1 | 2 {
+  const all = list(doc, "ip netconf").find((e) => e.family === "inet" && e.interface === "all");
+  return RP_FILTER[String(all?.rp_filter)] ?? 0;
 }
 
 /** `nft list table ip NAME`: chains with their hook line and rules, maps and

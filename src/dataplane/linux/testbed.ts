@@ -106,3 +106,78 @@ export async function exchange(ns: string, ip: string, msg: string): Promise<str
   ]);
   return stdout.trim();
 }
+
+// Answers each TCP connection and each UDP datagram with its name and the
+// caller's address as it sees it. The UDP socket is unbound on purpose, like
+// most UDP servers: the kernel picks each reply's source address by route.
+const WHO_SERVER = `
+const [name, port] = process.argv.slice(1);
+const tcp = require("node:net").createServer((s) => s.end(name + " " + s.remoteAddress + "\\n"));
+const udp = require("node:dgram").createSocket("udp4");
+udp.on("message", (_m, r) => udp.send(name + " " + r.address + "\\n", r.port, r.address));
+let ready = 0;
+const up = () => { if (++ready === 2) console.log("ready"); };
+tcp.listen(Number(port), "0.0.0.0", up);
+udp.bind(Number(port), "0.0.0.0", up);
+`;
+
+// A connected UDP socket, as real clients use: a reply from any other
+// address or port than the one asked is dropped by the kernel, never seen.
+const WHO_CLIENT = `
+const [kind, ip, port] = process.argv.slice(1);
+const done = (text) => { console.log(text.trim()); process.exit(0); };
+setTimeout(() => done("ERR ETIMEDOUT"), 3000);
+if (kind === "tcp") {
+  let got = "";
+  const s = require("node:net").connect(Number(port), ip);
+  s.on("data", (d) => { got += d; });
+  s.on("end", () => done(got));
+  s.on("error", (e) => done("ERR " + e.code));
+} else {
+  const s = require("node:dgram").createSocket("udp4");
+  s.on("message", (m) => done(String(m)));
+  s.on("error", (e) => done("ERR " + e.code));
+  s.connect(Number(port), ip, () => s.send("who?\\n"));
+}
+`;
+
+/** Starts a TCP and UDP server on `port` in `ns` answering "<name> <caller's address>". */
+export function startWhoServer(ns: string, name: string, port: number): Promise<() => void> {
+  const child = spawn(
+    "ip",
+    ["netns", "exec", ns, process.execPath, "-e", WHO_SERVER, name, String(port)],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const stop = () => {
+    if (child.exitCode === null) child.kill();
+  };
+  return new Promise((resolve, reject) => {
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (d: string) => {
+      if (d.includes("ready")) resolve(stop);
+    });
+    child.on("close", (code) => reject(new Error(`server in ${ns} exited (${code})`)));
+  });
+}
+
+/** Asks ip:port from `ns` over TCP or a connected UDP socket; "<name> <address>" or "ERR <code>". */
+export async function whoAnswers(
+  ns: string,
+  kind: "tcp" | "udp",
+  ip: string,
+  port: number,
+): Promise<string> {
+  const { stdout } = await run([
+    "ip",
+    "netns",
+    "exec",
+    ns,
+    process.execPath,
+    "-e",
+    WHO_CLIENT,
+    kind,
+    ip,
+    String(port),
+  ]);
+  return stdout.trim();
+}
