@@ -389,4 +389,72 @@ describe("DNS, VIPs and the routing mesh across three lab nodes (root)", {
     const after = (await lab.running("other", 2)).map((t) => t.ID).sort();
     assert.deepEqual(after, before, "same tasks, not restarted");
   });
+
+  it("idle connections are not cut: conntrack keeps established TCP far beyond IPVS's 15 minutes", async () => {
+    const from = lab.sandbox(on(await lab.running("client", 3), "node1"));
+    const r = await run(
+      inNs(from, ["cat", "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established"]),
+    );
+    assert.ok(Number(r.stdout) > 15 * 60, `established timeout ${r.stdout.trim()} s`);
+  });
+
+  it("the ingress network follows Docker's rules: kept while used, recreated with its own subnet and MTU", async () => {
+    const refused = await lab.cliRun(["network", "rm", "ingress"]);
+    assert.notEqual(refused.code, 0);
+    assert.match(
+      refused.stderr,
+      /ingress network cannot be removed because service \S+ depends on it/,
+    );
+    await lab.cli(["service", "rm", "pub", "other"]);
+    // As in Docker, the network is in use until the removed services' tasks are gone.
+    await waitFor(
+      "ingress removable once the tasks are gone",
+      async () => (await lab.cliRun(["network", "rm", "ingress"])).code === 0,
+      20_000,
+    );
+    await lab.cli([
+      "network",
+      "create",
+      "-d",
+      "overlay",
+      "--ingress",
+      "--subnet",
+      "10.99.0.0/24",
+      "--opt",
+      "com.docker.network.driver.mtu=1400",
+      "mesh",
+    ]);
+    await lab.cli([
+      "service",
+      "create",
+      "-q",
+      "--name",
+      "again",
+      "--replicas",
+      "2",
+      "-p",
+      "8282:80",
+    ]);
+    const again = await lab.running("again", 2);
+    assert.ok(
+      again.every((t) => addressOf(t).startsWith("10.99.0.")),
+      JSON.stringify(again),
+    );
+    for (const i of [1, 2, 3]) {
+      await waitFor(
+        `8282 answers through node${i} on the new ingress network`,
+        async () =>
+          (
+            await lab.probe(underlay, [
+              { kind: "tcp", addr: `198.18.0.${i}`, port: 8282, timeoutMs: 2000 },
+            ])
+          )[0]!.ok,
+        20_000,
+      );
+    }
+    // The mesh's own leg on the new network has its MTU.
+    const sbox = `${lab.node("node3").nsPrefix}sb-ingress`;
+    const link = await run(inNs(sbox, ["ip", "-j", "link", "show", "eth0"]));
+    assert.equal((JSON.parse(link.stdout) as { mtu: number }[])[0]!.mtu, 1400);
+  });
 });
