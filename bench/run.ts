@@ -11,7 +11,9 @@ const modules = [
   "./ipam.bench.ts",
   "./api.bench.ts",
   "./dataplane.bench.ts",
-  "./discovery.bench.ts",
+  "./dns.bench.ts",
+  "./vip.bench.ts",
+  "./convergence.bench.ts",
 ];
 
 function commit(): string {
