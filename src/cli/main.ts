@@ -8,6 +8,7 @@ import { ApiError, Client } from "./client.ts";
 import { LAB_COMMANDS } from "./commands/lab.ts";
 import { networkCreate, networkInspect, networkLs, networkRm } from "./commands/network.ts";
 import { nodeInspect, nodeLs, nodeRm, nodeUpdate } from "./commands/node.ts";
+import { POLICY_COMMANDS } from "./commands/policy.ts";
 import { exec, networkConnect, networkDisconnect, rm, run, serviceLogs } from "./commands/run.ts";
 import {
   serviceCreate,
@@ -50,6 +51,7 @@ const COMMANDS: Command[] = [
   rm,
   exec,
   ...LAB_COMMANDS,
+  ...POLICY_COMMANDS,
 ];
 
 /** Commands that start a daemon on the address they are given (or the
