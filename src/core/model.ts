@@ -3,6 +3,8 @@
 // Field names follow Docker's swarm objects where Docker has the same thing,
 // in camelCase; the Docker-compatible API maps them to Docker's exact shapes.
 
+import type { Policy } from "../policy/model.ts";
+
 /** Every stored object carries these: `version` increments on each write and
  * guards updates (optimistic concurrency, as Docker's `version` parameter). */
 export interface Meta {
@@ -171,6 +173,18 @@ export interface Cluster extends Meta {
   ca: { certPem: string; keyPem: string };
   /** Address agents dial: the first manager's advertise address and port 2377. */
   managerAddr: string;
+}
+
+/** A network policy as applied (`swarmnet policy apply`): the compiled
+ * policy, kept with the file it came from so `policy inspect` shows what was
+ * written. `id` is stable across re-applies of the same name. */
+export interface StoredPolicy extends Meta {
+  /** The policy's name (see Policy.name): what `policy rm` takes. */
+  name: string;
+  /** The file as the client named it and its whole text. */
+  file: string;
+  text: string;
+  policy: Policy;
 }
 
 export function isTerminal(state: TaskState): boolean {

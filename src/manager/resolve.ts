@@ -11,6 +11,7 @@ const NOUN: Record<Kind, string> = {
   services: "service",
   tasks: "task",
   containers: "container",
+  policies: "policy",
 };
 
 function nameOf(kind: Kind, obj: Kinds[Kind]): string | undefined {

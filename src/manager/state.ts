@@ -3,7 +3,15 @@
 // (so later steps of the same operation read their own writes), remembers how
 // to undo itself, and yields the store operations to persist on commit.
 
-import type { Cluster, Container, Network, Node, Service, Task } from "../core/model.ts";
+import type {
+  Cluster,
+  Container,
+  Network,
+  Node,
+  Service,
+  StoredPolicy,
+  Task,
+} from "../core/model.ts";
 import type { Op } from "../store/store.ts";
 
 export interface Kinds {
@@ -13,9 +21,18 @@ export interface Kinds {
   services: Service;
   tasks: Task;
   containers: Container;
+  policies: StoredPolicy;
 }
 export type Kind = keyof Kinds;
-export const KINDS: Kind[] = ["cluster", "nodes", "networks", "services", "tasks", "containers"];
+export const KINDS: Kind[] = [
+  "cluster",
+  "nodes",
+  "networks",
+  "services",
+  "tasks",
+  "containers",
+  "policies",
+];
 
 export const KEY_PREFIX = "/swarmnet/v1/";
 export function storeKey(kind: Kind, id: string): string {
@@ -30,6 +47,7 @@ export class ClusterState {
     services: new Map(),
     tasks: new Map(),
     containers: new Map(),
+    policies: new Map(),
   };
   /** Index: service id -> ids of its tasks (the orchestrator asks this on every change). */
   readonly tasksByService = new Map<string, Set<string>>();

@@ -1,13 +1,21 @@
 // `swarmnet policy test`: checks reachability matrices against policies,
 // offline — no daemon, no root: the file declares the workloads, the policies
 // are read from disk and the evaluator decides every cell.
+// `policy apply | ls | inspect | rm`, `reach` and `explain`: the stored
+// policies, judged by the daemon against the cluster's workloads.
 import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { invalid } from "../../core/errors.ts";
-import { loadPolicyPaths } from "../../policy/load.ts";
+import type { StoredPolicy } from "../../core/model.ts";
+import { formatMatrix } from "../../policy/explain.ts";
+import { type LoadedFile, loadPolicyPaths, readPolicyFiles } from "../../policy/load.ts";
+import { PolicyError } from "../../policy/model.ts";
 import { formatReport, runTestFile } from "../../policy/run-test.ts";
+import { formatSelector } from "../../policy/selector.ts";
 import { parseTestFile } from "../../policy/test-file.ts";
-import type { Command } from "../context.ts";
+import { ApiError } from "../client.ts";
+import { type Command, FORMAT_FLAGS, need, outputFormat, printRows } from "../context.ts";
+import { eachArg, inspectCommand } from "./each.ts";
 
 export const policyTest: Command = {
   name: "policy test",
@@ -45,7 +53,167 @@ export const policyTest: Command = {
   },
 };
 
-export const POLICY_COMMANDS: Command[] = [policyTest];
+export const policyApply: Command = {
+  name: "policy apply",
+  synopsis: "-f FILE|DIR [-f FILE|DIR...]",
+  summary: "Create or replace network policies from files (all or nothing)",
+  flags: [
+    {
+      name: "file",
+      short: "f",
+      kind: "list",
+      help: "Policy file, or folder of *.yaml/*.yml files (repeatable)",
+    },
+  ],
+  async run(ctx, args) {
+    if (args.positionals.length)
+      throw invalid(`"swarmnet policy apply" accepts no arguments (files go after -f)`);
+    const paths = args.flags.file as string[];
+    if (paths.length === 0)
+      throw invalid(
+        `"swarmnet policy apply" requires -f FILE (see 'swarmnet policy apply --help')`,
+      );
+    // Read here, parsed by the daemon: the daemon may not see the client's files.
+    let files: LoadedFile[];
+    try {
+      files = readPolicyFiles(paths, process.cwd());
+    } catch (err) {
+      if (err instanceof PolicyError) throw invalid(err.message);
+      throw err;
+    }
+    const result = await ctx.client.call<{
+      applied: { name: string; created: boolean }[];
+      warnings: string[];
+    }>("POST", "/v1/policies", { files });
+    for (const a of result.applied) ctx.out(`${a.name} ${a.created ? "created" : "configured"}`);
+    for (const w of result.warnings) ctx.err(`warning: ${w}`);
+    return 0;
+  },
+};
+
+export const policyLs: Command = {
+  name: "policy ls",
+  synopsis: "[OPTIONS]",
+  summary: "List network policies, in evaluation order",
+  flags: [...FORMAT_FLAGS],
+  async run(ctx, args) {
+    const fmt = outputFormat(args);
+    const stored = await ctx.client.call<StoredPolicy[]>("GET", "/v1/policies");
+    const rows = stored.map(({ policy: p }) => ({
+      Name: p.name,
+      Kind: p.kind,
+      Namespace: p.namespace ?? "",
+      Order: p.order === undefined ? "" : String(p.order),
+      Selector: formatSelector(p.selector),
+    }));
+    printRows(
+      ctx,
+      fmt,
+      [
+        ["Name", "NAME"],
+        ["Kind", "KIND"],
+        ["Namespace", "NAMESPACE"],
+        ["Order", "ORDER"],
+        ["Selector", "SELECTOR"],
+      ],
+      rows,
+    );
+    return 0;
+  },
+};
+
+export const policyInspect = inspectCommand({
+  noun: "policy",
+  synopsis: "[OPTIONS] POLICY [POLICY...]",
+  summary: "Display detailed information on one or more network policies",
+  notFound: (ref) => `Error: No such policy: ${ref}`,
+  fetch: (ctx, ref) => ctx.client.call("GET", `/v1/policies/${encodeURIComponent(ref)}`),
+});
+
+export const policyRm: Command = {
+  name: "policy rm",
+  synopsis: "POLICY [POLICY...]",
+  summary: "Remove one or more network policies",
+  flags: [],
+  async run(ctx, args) {
+    need(args, 1, "POLICY", this.name);
+    return eachArg(
+      ctx,
+      args.positionals,
+      async (ref) => {
+        await ctx.client.call("DELETE", `/v1/policies/${encodeURIComponent(ref)}`);
+        ctx.out(ref);
+      },
+      (ref) => `Error: No such policy: ${ref}`,
+    );
+  },
+};
+
+const PORT_FLAG = {
+  name: "port",
+  short: "p",
+  kind: "string",
+  help: "Destination port and protocol (default 80/tcp)",
+} as const;
+
+export const reach: Command = {
+  name: "reach",
+  synopsis: "[--stack STACK] [--port PORT/PROTO] [--json]",
+  summary: "Show who can reach whom under the stored policies",
+  flags: [
+    { name: "stack", kind: "string", help: "Only the workloads of this stack" },
+    PORT_FLAG,
+    { name: "json", kind: "bool", help: "Print the matrix as JSON" },
+  ],
+  async run(ctx, args) {
+    if (args.positionals.length) throw invalid(`"swarmnet reach" accepts no arguments`);
+    const query = new URLSearchParams();
+    if (args.flags.stack) query.set("stack", args.flags.stack as string);
+    if (args.flags.port) query.set("port", args.flags.port as string);
+    const m = await ctx.client.call<{ port: string; ids: string[]; cells: boolean[][] }>(
+      "GET",
+      `/v1/reach?${query}`,
+    );
+    if (args.flags.json === true) ctx.out(JSON.stringify(m, null, 2));
+    else if (m.ids.length === 0) ctx.err("no workloads");
+    else
+      ctx.out(`port ${m.port} (rows reach columns: . yes, X no)\n${formatMatrix(m.ids, m.cells)}`);
+    return 0;
+  },
+};
+
+export const explain: Command = {
+  name: "explain",
+  synopsis: "FROM TO [--port PORT/PROTO] [--json]",
+  summary: "Explain why one workload can or cannot reach another",
+  flags: [PORT_FLAG, { name: "json", kind: "bool", help: "Print the verdict and trace as JSON" }],
+  async run(ctx, args) {
+    need(args, 2, "FROM TO", this.name);
+    if (args.positionals.length > 2)
+      throw invalid(`"swarmnet explain" requires exactly 2 arguments`);
+    const [from, to] = args.positionals as [string, string];
+    const query = new URLSearchParams({ from, to });
+    if (args.flags.port) query.set("port", args.flags.port as string);
+    try {
+      const r = await ctx.client.call<{ lines: string[] }>("GET", `/v1/explain?${query}`);
+      ctx.out(args.flags.json === true ? JSON.stringify(r, null, 2) : r.lines.join("\n"));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) throw invalid(err.message);
+      throw err;
+    }
+    return 0;
+  },
+};
+
+export const POLICY_COMMANDS: Command[] = [
+  policyApply,
+  policyLs,
+  policyInspect,
+  policyRm,
+  policyTest,
+  reach,
+  explain,
+];
 
 function readText(file: string): string {
   try {
