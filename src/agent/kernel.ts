@@ -51,6 +51,7 @@ export class KernelSync {
       gwSubnet: GATEWAY_SUBNET,
       hostNs: this.scope.hostNs,
       prefix: this.scope.prefix,
+      policies: new Map(Object.entries(view.policySets ?? {})),
     });
     const full = this.fullDue;
     const observed =

@@ -39,6 +39,14 @@ export interface Endpoint {
   live: boolean;
 }
 
+/** What one sandbox enforces (see policy/enforce.ts): nftables interval-set
+ * elements of what it may receive (ingress) and send (egress); a direction is
+ * absent when no policy selects the sandbox in it (everything on its networks may talk). */
+export interface SandboxPolicySets {
+  ingress?: { ports: string[]; other: string[] };
+  egress?: { ports: string[]; other: string[] };
+}
+
 export interface NodeView {
   node: Node;
   dataPathPort: number;
@@ -47,6 +55,8 @@ export interface NodeView {
   networks: Network[];
   endpoints: Endpoint[];
   services: Service[];
+  /** Owner id → its policy sets, for local sandboxes some policy selects. */
+  policySets?: Record<string, SandboxPolicySets>;
 }
 
 export interface ViewInputs {

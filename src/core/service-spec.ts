@@ -19,7 +19,9 @@ export interface ServiceSpecInput {
   placement?: unknown;
 }
 
-const DNS_LABEL = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$/;
+/** swarmkit's rule: letters and digits, inner runs of `-` and `_` (stack
+ * services are named `<stack>_<service>`). */
+const DNS_LABEL = /^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/;
 export const MAX_REPLICAS = 100_000;
 
 export function validateServiceName(name: unknown): string {

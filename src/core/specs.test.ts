@@ -51,7 +51,8 @@ describe("service specs", () => {
     assert.deepEqual(s.networks, [{ target: "id-ov1", aliases: ["www"] }]);
   });
   for (const [spec, message] of [
-    [{ name: "web_1" }, /DNS name component/],
+    [{ name: "web.1" }, /DNS name component/],
+    [{ name: "web_" }, /DNS name component/],
     [{ name: "web", mode: { replicated: { replicas: -1 } } }, /invalid replicas value -1/],
     [{ name: "web", mode: { replicated: { replicas: 1.5 } } }, /invalid replicas value/],
     [{ name: "web", endpoint: { ports: [{ targetPort: 0 }] } }, /invalid target port/],

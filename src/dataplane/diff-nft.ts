@@ -29,9 +29,11 @@ export function chainHeader(c: NftChain): string {
   return `type ${c.type} hook ${c.hook} priority ${c.priority}; policy ${c.policy};`;
 }
 
-/** A map's or set's type line as nft prints it, without "type". */
+/** A map's or set's type line as nft prints it, without "type", and its
+ * flags: everything that cannot change without re-creating it. */
 export function mapHeader(m: NftMapType): string {
-  return m.map === undefined ? m.type : `${m.type} : ${m.map}`;
+  const type = m.map === undefined ? m.type : `${m.type} : ${m.map}`;
+  return m.flags?.length ? `${type}; flags ${m.flags.join(",")}` : type;
 }
 
 function sameRules(a: string[], b: string[]): boolean {

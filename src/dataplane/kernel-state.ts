@@ -129,6 +129,10 @@ export interface NftMap {
   type: string;
   /** Value type for a map ("verdict", "ipv4_addr"); undefined: a set. */
   map?: string;
+  /** Set flags as nft prints them, e.g. ["interval"] for a set whose elements
+   * may be prefixes and ranges; undefined: none. Cannot change in place: diff
+   * re-creates the set. */
+  flags?: string[];
   /** Elements as nft prints them, key text → value text ("" for a set), e.g.
    * "10.0.1.2" → "goto svc-0123456789ab", "tcp . 8080" → "goto pub-tcp-8080". */
   elements: Record<string, string>;

@@ -145,3 +145,26 @@ export function everyRuleTable(): NftTable {
     ],
   };
 }
+
+/** Interval-set elements (render-policy.ts) as written → as nft 1.0.6 prints
+ * them back (linux/nft.test.ts). Elements must be given in the printed form,
+ * or observe never finds them and diff adds them forever: an address range
+ * that is exactly a prefix prints as the prefix, a /32 as the bare address,
+ * a one-port range "90-90" as "90". Elements of one set must not overlap:
+ * "10.0.1.5 . tcp . 80" and "10.0.1.5 . tcp . 80-82" added in one transaction
+ * fail with "File exists" (so 80-82 is shown here for 10.0.1.6). */
+export const POLICY_ELEMENTS = {
+  ports: {
+    "10.0.1.5 . tcp . 80": "10.0.1.5 . tcp . 80",
+    "10.0.1.6 . tcp . 80-82": "10.0.1.6 . tcp . 80-82",
+    "10.0.1.0/24 . udp . 0-65535": "10.0.1.0/24 . udp . 0-65535",
+    "10.0.0.8-10.0.0.11 . tcp . 443": "10.0.0.8/30 . tcp . 443",
+    "10.0.0.20-10.0.0.22 . tcp . 443": "10.0.0.20-10.0.0.22 . tcp . 443",
+    "10.0.3.5/32 . tcp . 91": "10.0.3.5 . tcp . 91",
+    "10.0.2.5 . tcp . 90-90": "10.0.2.5 . tcp . 90",
+  },
+  other: {
+    "10.0.1.5 . icmp": "10.0.1.5 . icmp",
+    "0.0.0.0/0 . icmp": "0.0.0.0/0 . icmp",
+  },
+} as const;

@@ -45,6 +45,7 @@ import {
 } from "./names.ts";
 import { gatewayTable } from "./nft-table.ts";
 import { meshReturn } from "./render-mesh.ts";
+import { policyChains, type SandboxPolicy } from "./render-policy.ts";
 import {
   FORWARD_DNAT_RULE,
   hostPublishing,
@@ -68,6 +69,9 @@ export interface RenderOptions {
   hostNs?: NsRef;
   /** Prefix of the namespaces this node owns. */
   prefix?: string;
+  /** Task/container id → its network policy (render-policy.ts); an owner
+   * without an entry is not filtered. */
+  policies?: Map<string, SandboxPolicy>;
 }
 
 interface Owner {
@@ -235,6 +239,16 @@ export function render(view: NodeView, opts: RenderOptions): KernelState {
         sb.rules.push(...mesh.rules);
         sb.routes.push(...mesh.routes);
         sb.rpFilter = mesh.rpFilter;
+      }
+      const policy = opts.policies?.get(owner.id);
+      if (policy) {
+        const p = policyChains(policy);
+        if (p.chains.length > 0) {
+          const table = sb.nft ?? { family: "ip", name: NFT_TABLE, chains: [], maps: [] };
+          table.chains = [...table.chains, ...p.chains].sort(byName);
+          table.maps = [...table.maps, ...p.maps].sort(byName);
+          sb.nft = table;
+        }
       }
       // A task is an endpoint, never a router between its networks.
       sb.forwarding = false;

@@ -5,6 +5,8 @@
 import type { ServerResponse } from "node:http";
 import { nodeView } from "../core/node-view.ts";
 import type { Manager } from "./manager.ts";
+import { storedPolicies } from "./policies.ts";
+import { policySetsFor } from "./policy-sets.ts";
 
 /** Coalesces bursts of changes (a 1,000-task scale is one view, not 1,000). */
 const COALESCE_MS = 20;
@@ -47,17 +49,24 @@ export class Dispatcher {
     const node = s.get("nodes", nodeId);
     const cluster = s.cluster;
     if (!node || !cluster) return undefined;
-    return JSON.stringify(
-      nodeView({
-        node,
-        dataPathPort: cluster.dataPathPort,
-        nodes: s.list("nodes"),
-        networks: s.list("networks"),
-        services: s.list("services"),
-        tasks: s.list("tasks"),
-        containers: s.list("containers"),
-      }),
-    );
+    const networks = s.list("networks");
+    const services = s.list("services");
+    const tasks = s.list("tasks");
+    const containers = s.list("containers");
+    const view = nodeView({
+      node,
+      dataPathPort: cluster.dataPathPort,
+      nodes: s.list("nodes"),
+      networks,
+      services,
+      tasks,
+      containers,
+    });
+    const policies = storedPolicies(s).map((p) => p.policy);
+    if (policies.length > 0) {
+      view.policySets = policySetsFor({ nodeId, policies, services, tasks, containers, networks });
+    }
+    return JSON.stringify(view);
   }
 
   private push(nodeId: string, entry: { res: ServerResponse; last: string }): void {

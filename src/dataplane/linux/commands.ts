@@ -165,7 +165,8 @@ export function stepLines(s: Step): Lines {
       const m = s.map;
       const kind = m.map === undefined ? "set" : "map";
       const type = m.map === undefined ? m.type : `${m.type} : ${m.map}`;
-      return nft(`add ${kind} ${nftName(s, m.name)} { type ${type}; }`);
+      const flags = m.flags?.length ? ` flags ${m.flags.join(",")};` : "";
+      return nft(`add ${kind} ${nftName(s, m.name)} { type ${type};${flags} }`);
     }
     case "nft-map-del":
       return nft(`delete ${s.map.map === undefined ? "set" : "map"} ${nftName(s, s.map.name)}`);

@@ -12,6 +12,7 @@ import {
   CANONICAL_RULES,
   everyRuleTable,
   manyServices,
+  POLICY_ELEMENTS,
   type VipService,
   vipTable,
 } from "../nft-fixtures.ts";
@@ -115,6 +116,39 @@ describe("nftables tables on the kernel", {
       plan.steps.map((s) => s.kind),
       ["nft-chain-flush", "nft-chain-del"],
     );
+  });
+
+  it("reads interval-set elements back in nft's printed form", async () => {
+    const set = (name: string, type: string, keys: readonly string[]) => ({
+      name,
+      type,
+      flags: ["interval"],
+      elements: Object.fromEntries(keys.map((k) => [k, ""])),
+    });
+    const table = (written: boolean): NftTable => {
+      const pick = (m: Record<string, string>) => (written ? Object.keys(m) : Object.values(m));
+      return {
+        family: "ip",
+        name: "swarmnet",
+        chains: [],
+        maps: [
+          set("policy-in", "ipv4_addr . inet_proto . inet_service", pick(POLICY_ELEMENTS.ports)),
+          set("policy-in-other", "ipv4_addr . inet_proto", pick(POLICY_ELEMENTS.other)),
+        ],
+      };
+    };
+    await sync(node(table(true), true));
+    assert.deepEqual((await observe(scope)).namespaces[0]!.nft, table(false));
+    // Written in the printed form, nothing is left to do; one element less is one step.
+    assert.equal(await pending(node(table(false), true)), "");
+    const fewer = table(false);
+    delete fewer.maps[0]!.elements["10.0.0.8/30 . tcp . 443"];
+    const plan = await sync(node(fewer, true));
+    assert.deepEqual(
+      plan.steps.map((s) => s.kind),
+      ["nft-element-del"],
+    );
+    assert.equal(await pending(node(fewer, true)), "");
   });
 
   it("changes a backend, a VIP and a service with chain and element steps only", async () => {

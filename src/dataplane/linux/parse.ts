@@ -232,7 +232,8 @@ function parseChain(name: string, lines: string[]): NftChain {
 }
 
 /** A map or set. `typeof` maps keep "typeof …" as their type: never what render
- * writes, so diff re-creates them. Flags, size and the like are not read. */
+ * writes, so diff re-creates them. Flags are read (an interval set differs
+ * from a plain one); size and the like are not. */
 function parseMap(name: string, isMap: boolean, lines: string[]): NftMap {
   const m: NftMap = { name, type: "", elements: {} };
   let elements = "";
@@ -243,6 +244,12 @@ function parseMap(name: string, isMap: boolean, lines: string[]): NftMap {
       const [key, value] = splitOnce(type[2]!, " : ");
       m.type = type[1] === "type" ? key : `typeof ${key}`;
       if (isMap) m.map = value ?? "";
+    } else if (line.startsWith("flags ")) {
+      // nft prints several flags comma-separated: "flags constant,interval".
+      m.flags = line
+        .slice("flags ".length)
+        .split(",")
+        .map((f) => f.trim());
     } else if (line.startsWith("elements = {")) {
       // Long lists wrap: the list runs on until its braces balance.
       let text = line.slice("elements = ".length);
