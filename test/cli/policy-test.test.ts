@@ -125,11 +125,11 @@ describe("policy test: failures and refusals", () => {
     );
   });
 
-  it("refuses --live, a missing file and a missing -f", async () => {
+  it("needs a daemon for --live; refuses a missing file and a missing -f", async () => {
     const file = write(CASE);
     assert.match(
       await env.fails("policy", "test", "-f", file, "--live"),
-      /--live .*not implemented yet/,
+      /Cannot connect to the swarmnet daemon/,
     );
     const missing = path.join(env.dir, "nope.yaml");
     assert.equal(

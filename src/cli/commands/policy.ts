@@ -1,6 +1,7 @@
 // `swarmnet policy test`: checks reachability matrices against policies,
 // offline — no daemon, no root: the file declares the workloads, the policies
-// are read from disk and the evaluator decides every cell.
+// are read from disk and the evaluator decides every cell. With --live the
+// workloads run in the cluster and real probes decide (src/policy/live.ts).
 // `policy apply | ls | inspect | rm`, `reach` and `explain`: the stored
 // policies, judged by the daemon against the cluster's workloads.
 import { readFileSync } from "node:fs";
@@ -8,6 +9,7 @@ import { dirname } from "node:path";
 import { invalid } from "../../core/errors.ts";
 import type { StoredPolicy } from "../../core/model.ts";
 import { formatMatrix } from "../../policy/explain.ts";
+import { formatDisagreements, runLiveTest } from "../../policy/live.ts";
 import { type LoadedFile, loadPolicyPaths, readPolicyFiles } from "../../policy/load.ts";
 import { PolicyError } from "../../policy/model.ts";
 import { formatReport, runTestFile } from "../../policy/run-test.ts";
@@ -20,7 +22,8 @@ import { eachArg, inspectCommand } from "./each.ts";
 export const policyTest: Command = {
   name: "policy test",
   synopsis: "-f FILE [--json]",
-  summary: "Check expected reachability matrices against policies (offline)",
+  summary:
+    "Check expected reachability matrices against policies (offline, or --live in the cluster)",
   flags: [
     {
       name: "file",
@@ -32,21 +35,34 @@ export const policyTest: Command = {
     {
       name: "live",
       kind: "bool",
-      help: "Probe the running cluster instead of evaluating (not implemented yet)",
+      help: "Deploy the workloads in the running cluster, apply the policies and probe for real (run on a host of every node, as root)",
     },
   ],
   async run(ctx, args) {
     if (args.positionals.length)
       throw invalid(`"swarmnet policy test" accepts no arguments (the file goes after -f)`);
-    if (args.flags.live === true)
-      throw invalid(
-        "policy test --live deploys the workloads on the running cluster and probes them; it is not implemented yet (run without --live to evaluate offline)",
-      );
     const file = args.flags.file as string | undefined;
     if (file === undefined || file === "")
       throw invalid(`"swarmnet policy test" requires -f FILE (see 'swarmnet policy test --help')`);
     const tf = parseTestFile(readText(file), file);
     const policies = loadPolicyPaths(tf.policies, dirname(file));
+    if (args.flags.live === true) {
+      // The daemon parses and stores the policies from their text, as `policy apply` sends them.
+      const files = readPolicyFiles(tf.policies, dirname(file));
+      const report = await runLiveTest({
+        api: ctx.client,
+        tf,
+        policies,
+        files,
+        log: (line) => ctx.err(line),
+      });
+      ctx.out(
+        args.flags.json === true
+          ? JSON.stringify(report, null, 2)
+          : `${formatReport({ ...report, file: `live: ${report.file}` })}\n${formatDisagreements(report)}`,
+      );
+      return report.ok ? 0 : 1;
+    }
     const report = runTestFile(tf, policies);
     ctx.out(args.flags.json === true ? JSON.stringify(report, null, 2) : formatReport(report));
     return report.ok ? 0 : 1;
