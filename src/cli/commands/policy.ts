@@ -1,7 +1,7 @@
 // `swarmnet policy test`: checks reachability matrices against policies,
 // offline — no daemon, no root: the file declares the workloads, the policies
 // are read from disk and the evaluator decides every cell. With --live the
-// workloads run in the cluster and real probes decide (src/policy/live.ts).
+// workloads run in the cluster and real probes decide (src/cli/policy-live/live.ts).
 // `policy apply | ls | inspect | rm`, `reach` and `explain`: the stored
 // policies, judged by the daemon against the cluster's workloads.
 import { readFileSync } from "node:fs";
@@ -9,7 +9,6 @@ import { dirname } from "node:path";
 import { invalid } from "../../core/errors.ts";
 import type { StoredPolicy } from "../../core/model.ts";
 import { formatMatrix } from "../../policy/explain.ts";
-import { formatDisagreements, runLiveTest } from "../../policy/live.ts";
 import { type LoadedFile, loadPolicyPaths, readPolicyFiles } from "../../policy/load.ts";
 import { PolicyError } from "../../policy/model.ts";
 import { formatReport, runTestFile } from "../../policy/run-test.ts";
@@ -17,6 +16,7 @@ import { formatSelector } from "../../policy/selector.ts";
 import { parseTestFile } from "../../policy/test-file.ts";
 import { ApiError } from "../client.ts";
 import { type Command, FORMAT_FLAGS, need, outputFormat, printRows } from "../context.ts";
+import { formatDisagreements, runLiveTest } from "../policy-live/live.ts";
 import { eachArg, inspectCommand } from "./each.ts";
 
 export const policyTest: Command = {

@@ -28,15 +28,25 @@
 //   offline model uses: such cells may disagree with the model.
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { invalid } from "../core/errors.ts";
-import { evaluateFlow } from "./evaluate.ts";
+import { invalid } from "../../core/errors.ts";
+import { evaluateFlow } from "../../policy/evaluate.ts";
+import type { LoadedFile } from "../../policy/load.ts";
+import { type Policy, STACK_LABEL } from "../../policy/model.ts";
+import {
+  type CaseResult,
+  type CellMismatch,
+  explainVerdict,
+  type TestReport,
+} from "../../policy/run-test.ts";
+import {
+  type TestFile,
+  type TestWorkload,
+  testNamespaces,
+  testWorkloads,
+} from "../../policy/test-file.ts";
 import { type LiveProbe, type LiveProbeResult, localSandbox, probeFrom } from "./live-probe.ts";
-import type { LoadedFile } from "./load.ts";
-import { type Policy, STACK_LABEL } from "./model.ts";
-import { type CaseResult, type CellMismatch, explainVerdict, type TestReport } from "./run-test.ts";
-import { type TestFile, type TestWorkload, testNamespaces, testWorkloads } from "./test-file.ts";
 
-const RESPONDER_MAIN = fileURLToPath(new URL("../agent/responder-main.ts", import.meta.url));
+const RESPONDER_MAIN = fileURLToPath(new URL("../../agent/responder-main.ts", import.meta.url));
 
 /** What the live runner needs of the API client (src/cli/client.ts's Client). */
 export interface Api {
