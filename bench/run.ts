@@ -14,6 +14,7 @@ const modules = [
   "./dns.bench.ts",
   "./vip.bench.ts",
   "./convergence.bench.ts",
+  "./policy.bench.ts",
 ];
 
 function commit(): string {
