@@ -24,7 +24,15 @@
 // history, so they are returned sorted by (first address, protocol number,
 // first port) and must be compared with nft's listing as sets.
 import { formatIp, tryParseIp } from "../core/ipam/ipv4.ts";
-import { evaluateFlow, ICMP, type Peer, TCP, UDP } from "./evaluate.ts";
+import {
+  evaluateFlow,
+  type FlowOptions,
+  ICMP,
+  type Peer,
+  selectingPolicies,
+  TCP,
+  UDP,
+} from "./evaluate.ts";
 import type { Direction, EntityMatch, Namespace, Policy, Rule, Workload } from "./model.ts";
 
 export interface AllowSets {
@@ -69,6 +77,14 @@ type Interval = [number, number];
 
 function allowSets(input: SandboxPolicyInput, direction: Direction): AllowSets | undefined {
   const { self } = input;
+  // The policies that select self in this direction, found once; each cell
+  // then costs only their rules (and no trace).
+  const selectingSelf = selectingPolicies(input.policies, self, direction);
+  const peerSide: Direction = direction === "ingress" ? "egress" : "ingress";
+  const opts: FlowOptions = {
+    trace: false,
+    selecting: { [direction]: selectingSelf, [peerSide]: [] },
+  };
   const verdict = (peer: Peer, protocol: number, port: number): boolean => {
     const flow = {
       policies: input.policies,
@@ -78,20 +94,9 @@ function allowSets(input: SandboxPolicyInput, direction: Direction): AllowSets |
       port,
       protocol,
     };
-    return evaluateFlow(flow)[direction].allowed;
+    return evaluateFlow(flow, opts)[direction].allowed;
   };
-
-  // Which policies select self in this direction: evaluateFlow's trace says
-  // so, whatever the flow, so its selection logic is not repeated here.
-  const probe = evaluateFlow({
-    policies: input.policies,
-    namespaces: input.namespaces,
-    from: direction === "ingress" ? { ip: "0.0.0.0" } : self,
-    to: direction === "ingress" ? self : { ip: "0.0.0.0" },
-    port: 0,
-    protocol: TCP,
-  });
-  const selecting = new Set(probe[direction].trace.filter((s) => s.selected).map((s) => s.policy));
+  const selecting = new Set(selectingSelf.map((p) => p.name));
   if (selecting.size === 0) return undefined;
   const rules = input.policies.filter((p) => selecting.has(p.name)).flatMap((p) => p[direction]);
 

@@ -101,15 +101,25 @@ export function isWorkload(peer: Peer): peer is Workload {
   return "id" in peer;
 }
 
-export function evaluateFlow(input: FlowInput): Verdict {
+/** For callers judging many flows (reach, enforcement): the policies that
+ * select each endpoint, found once instead of per flow, and no trace. */
+export interface FlowOptions {
+  /** Per direction, exactly the policies (in order) that select that
+   * direction's endpoint; the others are not looked at. */
+  selecting?: Partial<Record<Direction, Policy[]>>;
+  /** Build the trace (default true). */
+  trace?: boolean;
+}
+
+export function evaluateFlow(input: FlowInput, opts: FlowOptions = {}): Verdict {
   const shared = sharedNetworks(input.from, input.to);
   const flow: ResolvedFlow = {
     ...input,
     fromAddresses: addressesOf(input.from, shared),
     toAddresses: addressesOf(input.to, shared),
   };
-  const egress = evaluateDirection(flow, "egress");
-  const ingress = evaluateDirection(flow, "ingress");
+  const egress = evaluateDirection(flow, "egress", opts);
+  const ingress = evaluateDirection(flow, "ingress", opts);
   const sharedNetwork = shared === undefined || shared.length > 0;
   return {
     allowed: sharedNetwork && egress.allowed && ingress.allowed,
@@ -119,9 +129,21 @@ export function evaluateFlow(input: FlowInput): Verdict {
   };
 }
 
+/** The policies that select `endpoint` in `direction`, in order. */
+export function selectingPolicies(
+  policies: Policy[],
+  endpoint: Workload,
+  direction: Direction,
+): Policy[] {
+  const type = direction === "egress" ? "Egress" : "Ingress";
+  return policies.filter((p) => notSelecting(p, endpoint, type) === undefined);
+}
+
 /**
  * Who reaches whom on `port`/`protocol`: from id → to id → allowed. The
- * diagonal (a workload to itself) is computed like any other cell.
+ * diagonal (a workload to itself) is computed like any other cell. Each
+ * workload's selecting policies are found once, so a pair costs only the
+ * rules of the policies that select its two ends.
  */
 export function reachMatrix(
   policies: Policy[],
@@ -130,11 +152,22 @@ export function reachMatrix(
   port: number,
   protocol: number,
 ): Map<string, Map<string, boolean>> {
+  const egressOf = new Map(workloads.map((w) => [w.id, selectingPolicies(policies, w, "egress")]));
+  const ingressOf = new Map(
+    workloads.map((w) => [w.id, selectingPolicies(policies, w, "ingress")]),
+  );
   const matrix = new Map<string, Map<string, boolean>>();
   for (const from of workloads) {
     const row = new Map<string, boolean>();
     for (const to of workloads) {
-      row.set(to.id, evaluateFlow({ policies, namespaces, from, to, port, protocol }).allowed);
+      const opts: FlowOptions = {
+        trace: false,
+        selecting: { egress: egressOf.get(from.id)!, ingress: ingressOf.get(to.id)! },
+      };
+      row.set(
+        to.id,
+        evaluateFlow({ policies, namespaces, from, to, port, protocol }, opts).allowed,
+      );
     }
     matrix.set(from.id, row);
   }
@@ -178,17 +211,23 @@ function addressesOf(peer: Peer, shared: string[] | undefined): number[] {
   return on.map((a) => tryParseIp(a.address)).filter((ip) => ip >= 0);
 }
 
-function evaluateDirection(flow: ResolvedFlow, direction: Direction): DirectionVerdict {
+function evaluateDirection(
+  flow: ResolvedFlow,
+  direction: Direction,
+  opts: FlowOptions,
+): DirectionVerdict {
   const endpoint = direction === "egress" ? flow.from : flow.to;
   const trace: TraceStep[] = [];
+  const tracing = opts.trace !== false;
   // An external peer has no policies of its own.
   if (!isWorkload(endpoint)) return { allowed: true, reason: "no policy selects", trace };
   const type = direction === "egress" ? "Egress" : "Ingress";
+  const preselected = opts.selecting?.[direction];
   let selectedAny = false;
-  for (const policy of flow.policies) {
-    const why = notSelecting(policy, endpoint, type);
+  for (const policy of preselected ?? flow.policies) {
+    const why = preselected ? undefined : notSelecting(policy, endpoint, type);
     const step: TraceStep = { policy: policy.name, selected: why === undefined, rules: [] };
-    trace.push(step);
+    if (tracing) trace.push(step);
     if (why !== undefined) {
       step.why = why;
       continue;
@@ -197,7 +236,7 @@ function evaluateDirection(flow: ResolvedFlow, direction: Direction): DirectionV
     for (const rule of policy[direction]) {
       const mismatch = ruleMismatch(rule, flow);
       const ruleStep: RuleStep = { index: rule.index, action: rule.action, matched: !mismatch };
-      step.rules.push(ruleStep);
+      if (tracing) step.rules.push(ruleStep);
       if (mismatch !== undefined) {
         ruleStep.mismatch = mismatch;
         continue;
