@@ -85,6 +85,7 @@ function allowSets(input: SandboxPolicyInput, direction: Direction): AllowSets |
     trace: false,
     selecting: { [direction]: selectingSelf, [peerSide]: [] },
   };
+  let optsForPort = (_port: number): FlowOptions => opts;
   const verdict = (peer: Peer, protocol: number, port: number): boolean => {
     const flow = {
       policies: input.policies,
@@ -94,7 +95,7 @@ function allowSets(input: SandboxPolicyInput, direction: Direction): AllowSets |
       port,
       protocol,
     };
-    return evaluateFlow(flow, opts)[direction].allowed;
+    return evaluateFlow(flow, optsForPort(port))[direction].allowed;
   };
   const selecting = new Set(selectingSelf.map((p) => p.name));
   if (selecting.size === 0) return undefined;
@@ -141,6 +142,22 @@ function allowSets(input: SandboxPolicyInput, direction: Direction): AllowSets |
   }
   const addressCells = cells(addressCuts, ADDRESS_END);
   const portCells = cells(portCuts, PORT_END);
+
+  // Per port cell, only the rules that can match it: a rule whose destination
+  // ports exclude the cell cannot match any flow in it, so leaving it out
+  // changes no verdict — and with thousands of rules on distinct ports a cell
+  // is judged against a handful instead of all of them.
+  const candidates = rulesByPortCell(selectingSelf, direction, portCells);
+  const optsByCell = new Map<number, FlowOptions>();
+  optsForPort = (port: number): FlowOptions => {
+    const cell = cellIndex(portCells, port);
+    let o = optsByCell.get(cell);
+    if (!o) {
+      o = { ...opts, selecting: { [direction]: candidates(cell), [peerSide]: [] } };
+      optsByCell.set(cell, o);
+    }
+    return o;
+  };
 
   // The flows a cell stands for: the workloads at that address, or an
   // outsider at its first address (a representative: nothing in the rules
@@ -233,4 +250,55 @@ function formatPorts([first, last]: Interval): string {
 
 function protocolName(protocol: number): string {
   return PROTOCOL_NAMES.get(protocol) ?? `${protocol}`;
+}
+
+/** The index of the cell (sorted, contiguous, from 0) holding `value`. */
+function cellIndex(sorted: Interval[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (sorted[mid]![0] <= value) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** For each port cell, the selecting policies (all kept, in order: being
+ * selected matters even with no rule left) with only the rules of
+ * `direction` whose destination ports include that cell, or that name none. */
+function rulesByPortCell(
+  policies: Policy[],
+  direction: Direction,
+  portCells: Interval[],
+): (cell: number) => Policy[] {
+  // Rules are identified by their position: policy, then rule, in order.
+  const anyPort: number[][] = policies.map(() => []);
+  const byCell = new Map<number, [number, number][]>();
+  policies.forEach((p, pi) => {
+    p[direction].forEach((rule, ri) => {
+      const ranges = rule.destination.ports;
+      if (!ranges) {
+        anyPort[pi]!.push(ri);
+        return;
+      }
+      for (const r of ranges) {
+        // Cells never straddle a range boundary: every boundary is a cut.
+        for (let c = cellIndex(portCells, r.from); c < portCells.length; c++) {
+          if (portCells[c]![0] > r.to) break;
+          const list = byCell.get(c) ?? [];
+          list.push([pi, ri]);
+          byCell.set(c, list);
+        }
+      }
+    });
+  });
+  return (cell) => {
+    const picked = anyPort.map((ris) => [...ris]);
+    for (const [pi, ri] of byCell.get(cell) ?? []) picked[pi]!.push(ri);
+    return policies.map((p, pi) => {
+      const ris = [...new Set(picked[pi]!)].sort((a, b) => a - b);
+      return { ...p, [direction]: ris.map((ri) => p[direction][ri]!) };
+    });
+  };
 }
