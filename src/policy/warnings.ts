@@ -19,21 +19,28 @@ export function policyWarnings(policies: Policy[], workloads: Workload[]): strin
     }
     for (const direction of ["ingress", "egress"] as const) {
       const rules = p[direction];
-      for (const [j, rule] of rules.entries()) {
+      // One pass: the first deciding rule with no criteria, and the first
+      // deciding rule per criteria (keyed by their JSON — the compiled model
+      // is plain data), so thousands of rules cost thousands of steps.
+      let catchAll: Rule | undefined;
+      const firstWith = new Map<string, Rule>();
+      for (const rule of rules) {
         if (rule.action === "Allow" && !hasCriteria(rule)) {
           out.push(
             `policy ${p.name}: ${direction}[${rule.index}] allows all ${direction} (an Allow rule with no criteria)`,
           );
         }
-        // Log rules never decide, so they shadow nothing.
-        const earlier = rules
-          .slice(0, j)
-          .find((e) => e.action !== "Log" && (!hasCriteria(e) || sameCriteria(e, rule)));
+        const key = JSON.stringify(criteria(rule));
+        const earlier = catchAll ?? firstWith.get(key);
         if (earlier) {
           out.push(
             `policy ${p.name}: ${direction}[${rule.index}] is shadowed by ${direction}[${earlier.index}] (it can never match first)`,
           );
         }
+        // Log rules never decide, so they shadow nothing.
+        if (rule.action === "Log") continue;
+        if (!hasCriteria(rule)) catchAll ??= rule;
+        if (!firstWith.has(key)) firstWith.set(key, rule);
       }
     }
   }
@@ -55,9 +62,4 @@ function hasCriteria(rule: Rule): boolean {
     Object.values(rule.source).some((v) => v !== undefined) ||
     Object.values(rule.destination).some((v) => v !== undefined)
   );
-}
-
-/** Identical criteria; the compiled model is plain data, so JSON compares it. */
-function sameCriteria(a: Rule, b: Rule): boolean {
-  return JSON.stringify(criteria(a)) === JSON.stringify(criteria(b));
 }
