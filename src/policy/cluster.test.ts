@@ -44,7 +44,12 @@ describe("clusterModel", () => {
       ["default/db", "x/web.1", "x/web.2"],
     );
     const web = model.workloads[1]!.workload;
-    assert.deepEqual(web.labels, { "com.docker.stack.namespace": "x", app: "web", tier: "t" });
+    assert.deepEqual(web.labels, {
+      "com.docker.stack.namespace": "x",
+      "projectcalico.org/namespace": "x",
+      app: "web",
+      tier: "t",
+    });
     assert.deepEqual(web.addresses, [{ networkId: "net1", address: "10.0.1.2" }]);
     assert.deepEqual([...model.namespaces.keys()], ["default", "x"]);
   });

@@ -9,6 +9,7 @@ import {
   namespaceLabels,
   STACK_LABEL,
   type Workload,
+  workloadLabels,
 } from "./model.ts";
 
 export interface ClusterInput {
@@ -62,7 +63,10 @@ export function clusterModel(input: ClusterInput): ClusterModel {
         workload: {
           id: names[0]!,
           namespace: stack,
-          labels: { ...service.spec.labels, ...service.spec.containerLabels, [STACK_LABEL]: stack },
+          labels: workloadLabels(
+            { ...service.spec.labels, ...service.spec.containerLabels },
+            stack,
+          ),
           addresses: addresses(task.networks),
         },
         names,
@@ -78,7 +82,7 @@ export function clusterModel(input: ClusterInput): ClusterModel {
       workload: {
         id,
         namespace: stack,
-        labels: { ...c.labels, [STACK_LABEL]: stack },
+        labels: workloadLabels(c.labels, stack),
         addresses: addresses(c.networks),
       },
       names: [id, c.id, c.name],

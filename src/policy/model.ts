@@ -114,11 +114,24 @@ export const STACK_LABEL = "com.docker.stack.namespace";
 export const K8S_NAMESPACE_LABEL = "kubernetes.io/metadata.name";
 export const DEFAULT_NAMESPACE = "default";
 
+/** Calico's own labels: a namespace's name, and on an endpoint its namespace,
+ * so selectors written for Calico (`projectcalico.org/name == "x"`) work as there. */
+export const CALICO_NAME_LABEL = "projectcalico.org/name";
+export const CALICO_NAMESPACE_LABEL = "projectcalico.org/namespace";
+
 export function namespaceLabels(
   name: string,
   extra: Record<string, string> = {},
 ): Record<string, string> {
-  return { ...extra, [STACK_LABEL]: name, [K8S_NAMESPACE_LABEL]: name };
+  return { ...extra, [STACK_LABEL]: name, [K8S_NAMESPACE_LABEL]: name, [CALICO_NAME_LABEL]: name };
+}
+
+/** A workload's labels as policies see them: its own, plus its stack (namespace). */
+export function workloadLabels(
+  labels: Record<string, string>,
+  namespace: string,
+): Record<string, string> {
+  return { ...labels, [STACK_LABEL]: namespace, [CALICO_NAMESPACE_LABEL]: namespace };
 }
 
 /** A policy error that points at the input: "file:line:column: message". */

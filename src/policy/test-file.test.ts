@@ -67,7 +67,11 @@ describe("parseTestFile", () => {
   it("gives workloads their stack label and addresses, namespaces their labels", () => {
     const tf = parseTestFile(GOOD, "t.yaml");
     const [a, b, c] = testWorkloads(tf);
-    assert.deepEqual(a!.labels, { pod: "a", [STACK_LABEL]: "x" });
+    assert.deepEqual(a!.labels, {
+      pod: "a",
+      [STACK_LABEL]: "x",
+      "projectcalico.org/namespace": "x",
+    });
     assert.equal(a!.namespace, "x");
     assert.deepEqual(a!.addresses, [{ networkId: "default", address: "10.0.1.2" }]);
     assert.deepEqual(b!.addresses, [
@@ -81,6 +85,7 @@ describe("parseTestFile", () => {
       team: "red",
       [STACK_LABEL]: "x",
       [K8S_NAMESPACE_LABEL]: "x",
+      "projectcalico.org/name": "x",
     });
   });
 

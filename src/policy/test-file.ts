@@ -26,8 +26,8 @@ import {
   namespaceLabels,
   type Origin,
   PolicyError,
-  STACK_LABEL,
   type Workload,
+  workloadLabels,
 } from "./model.ts";
 
 /** The network of every workload that does not list its own. */
@@ -169,7 +169,7 @@ export function testWorkloads(tf: TestFile): Workload[] {
     return {
       id: w.id,
       namespace: w.stack,
-      labels: { ...w.labels, [STACK_LABEL]: w.stack },
+      labels: workloadLabels(w.labels, w.stack),
       addresses,
     };
   });
