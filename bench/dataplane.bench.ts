@@ -37,6 +37,7 @@ import {
 } from "./lab-driver.ts";
 import { type Path, type RawPlan, rawBridge, rawOverlay } from "./raw-baselines.ts";
 import { median, r2, r3 } from "./stats.ts";
+import { ECHO_SERVER, type IperfResult, iperf } from "./traffic.ts";
 import type { Benchmark, BenchResult } from "./types.ts";
 
 const IPERF_SECONDS = 5;
@@ -50,10 +51,6 @@ const RR_PORT = 7777;
 const IPERF_PORT = 5201;
 const REPLICAS = 30;
 const RESPONDER_PORT = 80;
-
-const ECHO_SERVER = `const net = require("node:net");
-net.createServer((c) => { c.setNoDelay(true); c.on("data", (d) => c.write(d)); c.on("error", () => {}); })
-  .listen(Number(process.argv[1]), "0.0.0.0");`;
 
 /** 1-byte request/response over one TCP connection; prints the round trips' median and p99 (µs). */
 const PING_PONG = `const net = require("node:net");
@@ -74,51 +71,6 @@ s.on("data", () => {
   const at = (p) => rtts[Math.min(rtts.length - 1, Math.floor(p * rtts.length))];
   console.log(JSON.stringify({ median: at(0.5), p99: at(0.99) }));
 });`;
-
-interface IperfResult {
-  gbps: number;
-  retransmits: number;
-}
-
-async function iperf(clientNs: string, addr: string): Promise<IperfResult> {
-  let last = "";
-  for (let attempt = 0; attempt < 40; attempt++) {
-    const r = await run(
-      nsArgv(clientNs, [
-        "iperf3",
-        "-c",
-        addr,
-        "-p",
-        String(IPERF_PORT),
-        "-t",
-        String(IPERF_SECONDS),
-        "-J",
-      ]),
-      { timeoutMs: (IPERF_SECONDS + 20) * 1000, ...stopped },
-    );
-    try {
-      const j = JSON.parse(r.stdout) as {
-        error?: string;
-        end?: {
-          sum_received: { bits_per_second: number };
-          sum_sent: { retransmits?: number };
-        };
-      };
-      if (j.end && !j.error) {
-        return {
-          gbps: j.end.sum_received.bits_per_second / 1e9,
-          retransmits: j.end.sum_sent.retransmits ?? 0,
-        };
-      }
-      last = j.error ?? r.stdout;
-    } catch {
-      last = r.stderr || r.stdout;
-    }
-    // The server may not listen yet, or still be finishing the previous test.
-    await sleep(250);
-  }
-  throw new Error(`iperf3 from ${clientNs} to ${addr} failed: ${last.trim()}`);
-}
 
 interface RrResult {
   median: number;
@@ -165,7 +117,7 @@ async function compare(swarm: Path, raw: Path): Promise<BenchResult> {
     const got: Partial<Record<"swarm" | "raw", IperfResult & RrResult>> = {};
     for (const which of order) {
       const p = which === "swarm" ? swarm : raw;
-      const t = await iperf(p.clientNs, p.serverAddr);
+      const t = await iperf(p.clientNs, p.serverAddr, IPERF_PORT, IPERF_SECONDS);
       got[which] = { ...t, median: 0, p99: 0 };
     }
     for (const which of order) {

@@ -44,6 +44,7 @@ import {
   withLab,
 } from "./lab-driver.ts";
 import { median, r2, r3 } from "./stats.ts";
+import { ECHO_SERVER, iperf } from "./traffic.ts";
 import type { Benchmark, BenchResult } from "./types.ts";
 
 // ---------------------------------------------------------------- per-packet
@@ -61,10 +62,6 @@ const RR_WARMUP = 300;
 const CONNS = 1000;
 const SERVER_IP = "10.250.0.1";
 const CLIENT_IP = "10.250.0.2";
-
-const ECHO_SERVER = `const net = require("node:net");
-net.createServer((c) => { c.setNoDelay(true); c.on("data", (d) => c.write(d)); c.on("error", () => {}); })
-  .listen(Number(process.argv[1]), "0.0.0.0");`;
 
 /** 1-byte request/response over one TCP connection: round trips per second. */
 const PING_PONG = `const net = require("node:net");
@@ -104,34 +101,6 @@ async function retry<T>(what: string, f: () => Promise<T | string>): Promise<T> 
     await sleep(250, undefined, stopped);
   }
   throw new Error(`${what} failed: ${last.trim()}`);
-}
-
-async function iperfGbps(ns: string): Promise<number> {
-  return retry("iperf3", async () => {
-    const r = await run(
-      nsArgv(ns, [
-        "iperf3",
-        "-c",
-        SERVER_IP,
-        "-p",
-        String(IPERF_PORT),
-        "-t",
-        String(IPERF_SECONDS),
-        "-J",
-      ]),
-      { timeoutMs: (IPERF_SECONDS + 20) * 1000, ...stopped },
-    );
-    try {
-      const j = JSON.parse(r.stdout) as {
-        error?: string;
-        end?: { sum_received: { bits_per_second: number } };
-      };
-      if (j.end && !j.error) return j.end.sum_received.bits_per_second / 1e9;
-      return j.error ?? r.stdout;
-    } catch {
-      return r.stderr || r.stdout;
-    }
-  });
 }
 
 async function nodeRate(ns: string, script: string, args: number[]): Promise<number> {
@@ -220,7 +189,7 @@ interface Sample {
 }
 
 async function measure(client: string): Promise<Sample> {
-  const gbps = await iperfGbps(client);
+  const { gbps } = await iperf(client, SERVER_IP, IPERF_PORT, IPERF_SECONDS);
   const rr = await nodeRate(client, PING_PONG, [RR_PORT, RR_COUNT, RR_WARMUP]);
   const conns = await nodeRate(client, CONNECT_RATE, [RR_PORT, CONNS]);
   return { gbps, rr, conns };
