@@ -68,14 +68,21 @@ function regularChain(name: string, rules: string[]): NftChain {
   return { name, rules };
 }
 
-/** Live task addresses of a service on a network, sorted so the rule text is stable. */
-function backends(view: NodeView, serviceId: string, networkId: string): string[] {
-  return view.endpoints
-    .filter(
-      (e) => e.kind === "task" && e.live && e.serviceId === serviceId && e.networkId === networkId,
-    )
-    .map((e) => ipOf(e.address))
-    .sort(compareIps);
+/** Live task addresses per (service, network), sorted so rule texts are
+ * stable: one pass over the endpoints for the whole render. */
+type Backends = (serviceId: string, networkId: string) => string[];
+
+function backendIndex(view: NodeView): Backends {
+  const index = new Map<string, string[]>();
+  for (const e of view.endpoints) {
+    if (e.kind !== "task" || !e.live) continue;
+    const key = `${e.serviceId}\0${e.networkId}`;
+    const list = index.get(key) ?? [];
+    list.push(ipOf(e.address));
+    index.set(key, list);
+  }
+  for (const list of index.values()) list.sort(compareIps);
+  return (serviceId, networkId) => index.get(`${serviceId}\0${networkId}`) ?? [];
 }
 
 function compareIps(a: string, b: string): number {
@@ -83,22 +90,39 @@ function compareIps(a: string, b: string): number {
   return n(a) - n(b);
 }
 
-/** The VIP table of one sandbox: every VIP on a network the sandbox is
- * attached to (the ingress network's VIPs excepted — the mesh reaches tasks
- * directly), each to a chain spreading over that service's live tasks on that
- * network. Undefined when the sandbox's networks carry no VIP. */
-export function sandboxVipTable(view: NodeView, owner: LocalOwner): NftTable | undefined {
+/** Per network, every VIP on it with the chain spreading over that service's
+ * live tasks there (the ingress network's VIPs excepted — the mesh reaches
+ * tasks directly). Built once per render: every sandbox on a network holds
+ * the same chains. */
+export type VipChains = Map<string, { vip: string; chain: NftChain }[]>;
+
+export function vipChains(view: NodeView): VipChains {
   const ingress = new Set(view.networks.filter((n) => n.ingress).map((n) => n.id));
-  const attached = new Set(owner.networkIds.filter((id) => !ingress.has(id)));
-  const elements: Record<string, string> = {};
-  const chains: NftChain[] = [];
+  const backends = backendIndex(view);
+  const out: VipChains = new Map();
   for (const svc of view.services) {
     if (svc.spec.endpoint.mode !== "vip") continue;
     for (const vip of svc.endpoint.virtualIps) {
-      if (!attached.has(vip.networkId)) continue;
-      const chain = `svc-${shortId(svc.id)}-${shortId(vip.networkId)}`;
-      elements[ipOf(vip.addr)] = `goto ${chain}`;
-      chains.push(regularChain(chain, pickRules(backends(view, svc.id, vip.networkId))));
+      if (ingress.has(vip.networkId)) continue;
+      const name = `svc-${shortId(svc.id)}-${shortId(vip.networkId)}`;
+      const chain = regularChain(name, pickRules(backends(svc.id, vip.networkId)));
+      const list = out.get(vip.networkId) ?? [];
+      list.push({ vip: ipOf(vip.addr), chain });
+      out.set(vip.networkId, list);
+    }
+  }
+  return out;
+}
+
+/** The VIP table of one sandbox: the VIP chains of the networks it is
+ * attached to. Undefined when its networks carry no VIP. */
+export function sandboxVipTable(owner: LocalOwner, vips: VipChains): NftTable | undefined {
+  const elements: Record<string, string> = {};
+  const chains: NftChain[] = [];
+  for (const networkId of new Set(owner.networkIds)) {
+    for (const { vip, chain } of vips.get(networkId) ?? []) {
+      elements[vip] = `goto ${chain.name}`;
+      chains.push(chain);
     }
   }
   if (chains.length === 0) return undefined;
@@ -159,14 +183,13 @@ export function meshEndpoint(view: NodeView): { network: Network; endpoint: Endp
  * sandbox routes its replies back to this sandbox by a connection mark
  * (render-mesh.ts), where conntrack undoes the translation. */
 export function ingressSandboxTable(view: NodeView, ingressNetworkId: string): NftTable {
+  const backends = backendIndex(view);
   const elements: Record<string, string> = {};
   const chains: NftChain[] = [];
   for (const { svc, port } of ingressPorts(view)) {
     const chain = portChain("pub", port);
     elements[portKey(port)] = `goto ${chain}`;
-    const targets = backends(view, svc.id, ingressNetworkId).map(
-      (ip) => `${ip}:${port.targetPort}`,
-    );
+    const targets = backends(svc.id, ingressNetworkId).map((ip) => `${ip}:${port.targetPort}`);
     chains.push(regularChain(chain, pickRules(targets, port.protocol as "tcp" | "udp")));
   }
   chains.push({

@@ -53,6 +53,7 @@ import {
   ingressSandboxTable,
   meshEndpoint,
   sandboxVipTable,
+  vipChains,
 } from "./render-services.ts";
 
 export const DEFAULT_MTU = 1450;
@@ -141,6 +142,7 @@ export function render(view: NodeView, opts: RenderOptions): KernelState {
   const hostPorts: Link[] = [];
   const gwUsed = new Set<string>();
 
+  const vipTables = vipChains(view);
   for (const owner of liveOwners(view)) {
     const sb = emptyNamespace(sandboxNsName(prefix, owner.id), "sandbox");
     sb.links.push({ name: LOOPBACK, kind: "loopback", up: true });
@@ -215,10 +217,10 @@ export function render(view: NodeView, opts: RenderOptions): KernelState {
       sb.nft = ingressSandboxTable(view, owner.networks[0]!.networkId);
       sb.forwarding = true;
     } else {
-      const vips = sandboxVipTable(view, {
-        id: owner.id,
-        networkIds: owner.networks.map((a) => a.networkId),
-      });
+      const vips = sandboxVipTable(
+        { id: owner.id, networkIds: owner.networks.map((a) => a.networkId) },
+        vipTables,
+      );
       if (vips) sb.nft = vips;
       // A task of a service publishing through the mesh: replies go back
       // through the node each connection came from (render-mesh.ts).
