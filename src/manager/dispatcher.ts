@@ -3,10 +3,24 @@
 // it changes. Views are whole, not deltas, so an agent that reconnects is
 // simply resynced; the agent diffs against the kernel anyway.
 import type { ServerResponse } from "node:http";
+import type { Container, Network, Node, Service, Task } from "../core/model.ts";
 import { nodeView } from "../core/node-view.ts";
+import { type ClusterModel, clusterModel } from "../policy/cluster.ts";
+import type { Policy } from "../policy/model.ts";
 import type { Manager } from "./manager.ts";
 import { storedPolicies } from "./policies.ts";
 import { policySetsFor } from "./policy-sets.ts";
+
+interface Snapshot {
+  nodes: Node[];
+  networks: Network[];
+  services: Service[];
+  tasks: Task[];
+  containers: Container[];
+  policies: Policy[];
+  /** Built only when some policy exists. */
+  model: ClusterModel | undefined;
+}
 
 /** Coalesces bursts of changes (a 1,000-task scale is one view, not 1,000). */
 const COALESCE_MS = 20;
@@ -41,36 +55,35 @@ export class Dispatcher {
       set.delete(entry);
       if (set.size === 0) this.streams.delete(nodeId);
     });
-    this.push(nodeId, entry);
+    this.push(entry, this.view(nodeId, this.snapshot()));
   }
 
-  private view(nodeId: string): string | undefined {
+  /** What every node's view is made of, read once per push. */
+  private snapshot(): Snapshot {
     const s = this.manager.state;
-    const node = s.get("nodes", nodeId);
-    const cluster = s.cluster;
-    if (!node || !cluster) return undefined;
-    const networks = s.list("networks");
-    const services = s.list("services");
-    const tasks = s.list("tasks");
-    const containers = s.list("containers");
-    const view = nodeView({
-      node,
-      dataPathPort: cluster.dataPathPort,
-      nodes: s.list("nodes"),
-      networks,
-      services,
-      tasks,
-      containers,
-    });
     const policies = storedPolicies(s).map((p) => p.policy);
-    if (policies.length > 0) {
-      view.policySets = policySetsFor({ nodeId, policies, services, tasks, containers, networks });
+    const lists = {
+      nodes: s.list("nodes"),
+      networks: s.list("networks"),
+      services: s.list("services"),
+      tasks: s.list("tasks"),
+      containers: s.list("containers"),
+    };
+    return { ...lists, policies, model: policies.length > 0 ? clusterModel(lists) : undefined };
+  }
+
+  private view(nodeId: string, snap: Snapshot): string | undefined {
+    const node = this.manager.state.get("nodes", nodeId);
+    const cluster = this.manager.state.cluster;
+    if (!node || !cluster) return undefined;
+    const view = nodeView({ ...snap, node, dataPathPort: cluster.dataPathPort });
+    if (snap.model) {
+      view.policySets = policySetsFor({ ...snap, model: snap.model, nodeId });
     }
     return JSON.stringify(view);
   }
 
-  private push(nodeId: string, entry: { res: ServerResponse; last: string }): void {
-    const text = this.view(nodeId);
+  private push(entry: { res: ServerResponse; last: string }, text: string | undefined): void {
     if (text === undefined) {
       entry.res.end();
       return;
@@ -80,8 +93,13 @@ export class Dispatcher {
     entry.res.write(`${text}\n`);
   }
 
+  /** One snapshot for all nodes, one view per node for all its streams. */
   private pushAll(): void {
-    for (const [nodeId, set] of this.streams) for (const entry of set) this.push(nodeId, entry);
+    const snap = this.snapshot();
+    for (const [nodeId, set] of this.streams) {
+      const text = this.view(nodeId, snap);
+      for (const entry of set) this.push(entry, text);
+    }
   }
 
   close(): void {

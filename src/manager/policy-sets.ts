@@ -4,26 +4,26 @@
 // manager — and shipped in the node's view, so an agent needs no one else's
 // labels, and a new task's protection arrives in the same view that places
 // it: the agent applies it before the task's process starts.
-import type { Container, Network, Service, Task } from "../core/model.ts";
+import type { Container, Task } from "../core/model.ts";
 import type { SandboxPolicySets } from "../core/node-view.ts";
-import { clusterModel, findWorkload } from "../policy/cluster.ts";
+import { type ClusterModel, findWorkload } from "../policy/cluster.ts";
 import { sandboxPolicy } from "../policy/enforce.ts";
 import type { Policy } from "../policy/model.ts";
 
 export interface PolicySetInput {
   nodeId: string;
   policies: Policy[];
-  services: Service[];
+  /** The cluster's workloads, built once for every node's view. */
+  model: ClusterModel;
   tasks: Task[];
   containers: Container[];
-  networks: Network[];
 }
 
 /** Owner id → allow sets, for the node's sandboxes that some policy selects. */
 export function policySetsFor(input: PolicySetInput): Record<string, SandboxPolicySets> {
   const out: Record<string, SandboxPolicySets> = {};
   if (input.policies.length === 0) return out;
-  const model = clusterModel(input);
+  const { model } = input;
   const workloads = model.workloads.map((w) => w.workload);
   const local = [
     ...input.tasks.filter((t) => t.nodeId === input.nodeId && t.desiredState === "running"),
