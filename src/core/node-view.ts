@@ -39,12 +39,34 @@ export interface Endpoint {
   live: boolean;
 }
 
-/** What one sandbox enforces (see policy/enforce.ts): nftables interval-set
- * elements of what it may receive (ingress) and send (egress); a direction is
- * absent when no policy selects the sandbox in it (everything on its networks may talk). */
+/** One direction of what a sandbox enforces (see policy/enforce.ts): nftables
+ * verdict-map elements, each naming the outcome its packets get. Elements of
+ * different outcomes never merge, so a packet's element says which rule
+ * decided it (each element counts its packets and bytes). Not in any element:
+ * the end of the tier (selected, no rule matched): dropped. */
+export interface PolicyDirectionSets {
+  /** `ipv4_addr . inet_proto . inet_service` elements (TCP, UDP), as nft
+   * prints them ("10.0.1.5 . tcp . 80"), → index in `outcomes`. */
+  ports: Record<string, number>;
+  /** `ipv4_addr . inet_proto` elements (ICMP), "10.0.1.5 . icmp" → index. */
+  other: Record<string, number>;
+  outcomes: PolicyOutcome[];
+}
+
+/** What the packets of an element get, and why. */
+export interface PolicyOutcome {
+  action: "accept" | "drop";
+  /** The rule that decided, as `explain` names it: "back/big ingress[3]". */
+  rule: string;
+  /** Calico Log rules that matched before it, in order ("x/audit ingress[0]"). */
+  logs: string[];
+}
+
+/** What one sandbox enforces; a direction is absent when no policy selects
+ * the sandbox in it (everything on its networks may talk). */
 export interface SandboxPolicySets {
-  ingress?: { ports: string[]; other: string[] };
-  egress?: { ports: string[]; other: string[] };
+  ingress?: PolicyDirectionSets;
+  egress?: PolicyDirectionSets;
 }
 
 export interface NodeView {
@@ -57,6 +79,9 @@ export interface NodeView {
   services: Service[];
   /** Owner id → its policy sets, for local sandboxes some policy selects. */
   policySets?: Record<string, SandboxPolicySets>;
+  /** Denied packets are logged with the rule that denied them (`swarmnet
+   * policy logging on`), besides the packets of Log rules which always are. */
+  policyLogDenied?: boolean;
 }
 
 export interface ViewInputs {

@@ -9,7 +9,7 @@ import { type ClusterModel, clusterModel } from "../policy/cluster.ts";
 import type { Policy } from "../policy/model.ts";
 import type { Manager } from "./manager.ts";
 import { storedPolicies } from "./policies.ts";
-import { policySetsFor } from "./policy-sets.ts";
+import { PolicySetCache } from "./policy-sets.ts";
 
 interface Snapshot {
   nodes: Node[];
@@ -29,6 +29,7 @@ export class Dispatcher {
   private readonly manager: Manager;
   private readonly streams = new Map<string, Set<{ res: ServerResponse; last: string }>>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly policySets = new PolicySetCache();
 
   constructor(manager: Manager) {
     this.manager = manager;
@@ -78,7 +79,7 @@ export class Dispatcher {
     if (!node || !cluster) return undefined;
     const view = nodeView({ ...snap, node, dataPathPort: cluster.dataPathPort });
     if (snap.model) {
-      view.policySets = policySetsFor({ ...snap, model: snap.model, nodeId });
+      view.policySets = this.policySets.setsFor({ ...snap, model: snap.model, nodeId });
     }
     return JSON.stringify(view);
   }

@@ -324,13 +324,12 @@ export function compileCalico(doc: Fields, kind: "NetworkPolicy" | "GlobalNetwor
   const meta = readMetadata(doc, !global);
   const specAt = doc.get("spec");
   const spec = specAt
-    ? fields(specAt, "spec", global ? [...SPEC_FIELDS, ...GLOBAL_ONLY] : SPEC_FIELDS, {
-        serviceAccountSelector: "is not supported: swarmnet workloads have no service accounts",
-        ...(global && {
-          namespaceSelector:
-            "is not supported on a GlobalNetworkPolicy: select namespaces in the rules, or use a NetworkPolicy per stack",
-        }),
-      })
+    ? fields(
+        specAt,
+        "spec",
+        global ? [...SPEC_FIELDS, ...GLOBAL_ONLY, "namespaceSelector"] : SPEC_FIELDS,
+        { serviceAccountSelector: "is not supported: swarmnet workloads have no service accounts" },
+      )
     : undefined;
   const get = (name: string) => spec?.get(name);
 
@@ -395,6 +394,12 @@ export function compileCalico(doc: Fields, kind: "NetworkPolicy" | "GlobalNetwor
     source: toPlain(doc.at),
   };
   if (namespace !== undefined) policy.namespace = namespace;
+  // A GlobalNetworkPolicy's namespaceSelector narrows what it applies to:
+  // endpoints whose namespace (stack) matches, as well as its selector.
+  const nsSelector = global
+    ? selectorField(get("namespaceSelector"), "spec.namespaceSelector")
+    : undefined;
+  if (nsSelector) policy.namespaceSelector = nsSelector;
   if (orderAt) policy.order = number(orderAt, "spec.order");
   return policy;
 }

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { tryParseIp } from "../core/ipam/ipv4.ts";
-import { type AllowSets, sandboxPolicy } from "./enforce.ts";
-import { evaluateFlow, ICMP, type Peer, TCP, UDP } from "./evaluate.ts";
+import type { PolicyDirectionSets } from "../core/node-view.ts";
+import { sandboxPolicy } from "./enforce.ts";
+import { type DirectionVerdict, evaluateFlow, ICMP, type Peer, TCP, UDP } from "./evaluate.ts";
 import { parsePolicies } from "./load.ts";
 import {
   type Namespace,
@@ -40,6 +41,28 @@ function policies(...docs: string[]): Policy[] {
 
 function sets(ps: Policy[], self = db) {
   return sandboxPolicy({ policies: ps, namespaces, workloads, self });
+}
+
+/** A direction as the old allow-only sets read: the elements whose packets are accepted. */
+interface Allowed {
+  ports: string[];
+  other: string[];
+}
+
+function allowedOf(d: PolicyDirectionSets): Allowed {
+  const accepted = (elements: Record<string, number>) =>
+    Object.entries(elements)
+      .filter(([, o]) => d.outcomes[o]!.action === "accept")
+      .map(([e]) => e);
+  return { ports: accepted(d.ports), other: accepted(d.other) };
+}
+
+function allowed(ps: Policy[], self = db): { ingress?: Allowed; egress?: Allowed } {
+  const s = sets(ps, self);
+  const out: { ingress?: Allowed; egress?: Allowed } = {};
+  if (s.ingress) out.ingress = allowedOf(s.ingress);
+  if (s.egress) out.egress = allowedOf(s.egress);
+  return out;
 }
 
 const SCENARIOS: Record<string, Policy[]> = {
@@ -113,40 +136,40 @@ const SCENARIOS: Record<string, Policy[]> = {
 
 describe("sandboxPolicy", () => {
   it("default deny: an empty ingress set, no egress chain", () => {
-    assert.deepEqual(sets(SCENARIOS["default deny"]!), { ingress: { ports: [], other: [] } });
+    assert.deepEqual(allowed(SCENARIOS["default deny"]!), { ingress: { ports: [], other: [] } });
   });
 
   it("allow from a podSelector on a port range: that peer's address, merged ports", () => {
-    assert.deepEqual(sets(SCENARIOS["podSelector on a port range"]!), {
+    assert.deepEqual(allowed(SCENARIOS["podSelector on a port range"]!), {
       ingress: { ports: ["10.0.1.3 . tcp . 5432-5434"], other: [] },
     });
     // web is not selected by the policy: no chain, everything allowed.
-    assert.deepEqual(sets(SCENARIOS["podSelector on a port range"]!, web), {});
+    assert.deepEqual(allowed(SCENARIOS["podSelector on a port range"]!, web), {});
   });
 
   it("ipBlock with except: the block minus the hole, CIDR where aligned, a range elsewhere", () => {
-    assert.deepEqual(sets(SCENARIOS["ipBlock with except"]!).ingress, {
+    assert.deepEqual(allowed(SCENARIOS["ipBlock with except"]!).ingress, {
       ports: ["10.0.0.0/24 . udp . 53", "10.0.2.0-10.0.255.255 . udp . 53"],
       other: [],
     });
   });
 
   it("Calico Deny before Allow: every address but the denied workload's", () => {
-    assert.deepEqual(sets(SCENARIOS["Deny before Allow"]!).ingress, {
+    assert.deepEqual(allowed(SCENARIOS["Deny before Allow"]!).ingress, {
       ports: ["0.0.0.0-10.0.1.1 . tcp . 0-65535", "10.0.1.3-255.255.255.255 . tcp . 0-65535"],
       other: [],
     });
   });
 
   it("Pass leaves the tier: allowed on every protocol, the rest denied", () => {
-    assert.deepEqual(sets(SCENARIOS.Pass!).ingress, {
+    assert.deepEqual(allowed(SCENARIOS.Pass!).ingress, {
       ports: ["10.0.1.2 . tcp . 0-65535", "10.0.1.2 . udp . 0-65535"],
       other: ["10.0.1.2 . icmp"],
     });
   });
 
   it("egress: destinations, and no ingress chain", () => {
-    assert.deepEqual(sets(SCENARIOS.egress!), {
+    assert.deepEqual(allowed(SCENARIOS.egress!), {
       egress: { ports: ["10.0.0.0/8 . tcp . 443"], other: [] },
     });
   });
@@ -155,22 +178,23 @@ describe("sandboxPolicy", () => {
     const ps = policies(
       k8s("  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Ingress, Egress]\n"),
     );
-    assert.deepEqual(sets(ps), {});
-    assert.deepEqual(sets([]), {});
+    assert.deepEqual(allowed(ps), {});
+    assert.deepEqual(allowed([]), {});
   });
 
   it("elements never overlap and come sorted", () => {
     for (const [name, ps] of Object.entries(SCENARIOS)) {
       for (const self of [web, api, db]) {
         for (const s of Object.values(sets(ps, self))) {
-          const boxes = s.ports.map(parseElement);
+          const keys = Object.keys(s.ports);
+          const boxes = keys.map(parseElement);
           for (let i = 0; i < boxes.length; i++) {
             const a = boxes[i]!;
             if (i > 0) {
               const p = boxes[i - 1]!;
               const order =
                 p.addr[0] - a.addr[0] || p.protocol - a.protocol || p.port[0] - a.port[0];
-              assert.ok(order < 0, `${name}: not sorted: ${s.ports[i - 1]} / ${s.ports[i]}`);
+              assert.ok(order < 0, `${name}: not sorted: ${keys[i - 1]} / ${keys[i]}`);
             }
             for (const b of boxes.slice(i + 1)) {
               const overlap =
@@ -221,21 +245,22 @@ describe("sandboxPolicy", () => {
                   0, 53, 80, 81, 82, 99, 100, 150, 200, 201, 443, 999, 1000, 2000, 2001, 5432, 5434,
                   5435, 65535,
                 ]);
-          const expected = evaluateFlow({
+          const verdict = evaluateFlow({
             policies: ps,
             namespaces,
             from: direction === "ingress" ? peer : self,
             to: direction === "ingress" ? self : peer,
             port,
             protocol,
-          })[direction].allowed;
+          })[direction];
           const s = result[direction];
-          const actual = s === undefined || inSets(s, ip, protocol, port);
-          assert.equal(
-            actual,
-            expected,
-            `${name}: ${direction} at ${self.id}, peer ${ip}, protocol ${protocol}, port ${port}`,
-          );
+          const outcome = s === undefined ? undefined : lookup(s, ip, protocol, port);
+          const what = `${name}: ${direction} at ${self.id}, peer ${ip}, protocol ${protocol}, port ${port}`;
+          assert.equal(s === undefined || outcome?.action === "accept", verdict.allowed, what);
+          // The element names the rule that decided, and the Log rules met on the way.
+          const d = verdict.decidedBy;
+          assert.equal(outcome?.rule, d && `${d.policy} ${d.direction}[${d.ruleIndex}]`, what);
+          if (outcome) assert.deepEqual(outcome.logs, loggedBy(verdict, direction), what);
         }
       }
     }
@@ -271,9 +296,10 @@ function parseElement(text: string): Element {
   return { addr: range, protocol, port: [lo!, hi ?? lo!] };
 }
 
-function inSets(s: AllowSets, ip: number, protocol: number, port: number): boolean {
+/** The outcome of the element holding this flow, as the kernel would find it. */
+function lookup(s: PolicyDirectionSets, ip: number, protocol: number, port: number) {
   const elements = protocol === TCP || protocol === UDP ? s.ports : s.other;
-  return elements.some((text) => {
+  const hits = Object.entries(elements).filter(([text]) => {
     const e = parseElement(text);
     return (
       e.protocol === protocol &&
@@ -283,6 +309,17 @@ function inSets(s: AllowSets, ip: number, protocol: number, port: number): boole
       port <= e.port[1]
     );
   });
+  assert.ok(hits.length <= 1, `overlapping elements: ${hits.map(([t]) => t).join(", ")}`);
+  return hits[0] && s.outcomes[hits[0][1]];
+}
+
+/** The Log rules evaluateFlow's trace went through before deciding. */
+function loggedBy(verdict: DirectionVerdict, direction: string): string[] {
+  return verdict.trace.flatMap((step) =>
+    step.rules
+      .filter((r) => r.note === "logged, continues")
+      .map((r) => `${step.policy} ${direction}[${r.index}]`),
+  );
 }
 
 /** mulberry32: reproducible randomness, so a failure can be replayed. */

@@ -1,46 +1,41 @@
 // Policies compiled into what the kernel enforces in one sandbox: per
-// direction, a set of allowed (peer address, protocol, port) elements, so that
-// nftables decides each packet with ONE set lookup:
-//   ingress (input hook):  ip saddr . meta l4proto . th dport @policy-in accept
-//                          ip saddr . meta l4proto @policy-in-other accept; drop
-//   egress (output hook):  ip daddr . meta l4proto . th dport @policy-out accept
-//                          ip daddr . meta l4proto @policy-out-other accept; drop
-// The verdicts come from evaluateFlow (the reference semantics), never from a
-// second reading of the rules: the address space and the ports are cut into
-// cells on which every rule's criteria are constant, evaluateFlow judges one
-// representative flow per cell, and the allowed cells are merged back into
-// elements.
+// direction, verdict-map elements (peer address . protocol . port) → the
+// outcome of the rule that decides those flows, so nftables decides each new
+// connection with ONE lookup, whatever the number of rules:
+//   ingress (input hook):  ip saddr . meta l4proto . th dport vmap @policy-in
+//   egress (output hook):  ip daddr . meta l4proto . th dport vmap @policy-out
+// (and an `ipv4_addr . inet_proto` map for ICMP). A flow in no element is at
+// the end of the tier: dropped by the chain's last rule.
 //
-// Elements are text exactly as `nft list` prints them (nftables 1.0.6,
-// checked on a `flags interval` set of `ipv4_addr . inet_proto .
-// inet_service`): an address range prints as the bare address when it is one
-// address, as CIDR when it is one aligned block ("10.0.0.8/30",
-// "0.0.0.0/0"), otherwise as "a-b"; a port as "80", a range as "80-82"
-// ("0-65535" stays a range); the protocol by name ("tcp", "udp", "icmp").
-// nft does not merge adjacent elements of concatenated sets and rejects
-// overlapping ones ("File exists"), so the elements here are disjoint and
-// already merged; then what nft lists equals what is generated, as a set. nft
-// lists them in the kernel's (pipapo) order, which depends on insertion
-// history, so they are returned sorted by (first address, protocol number,
-// first port) and must be compared with nft's listing as sets.
-import { formatIp, tryParseIp } from "../core/ipam/ipv4.ts";
-import {
-  evaluateFlow,
-  type FlowOptions,
-  ICMP,
-  type Peer,
-  selectingPolicies,
-  TCP,
-  UDP,
-} from "./evaluate.ts";
-import type { Direction, EntityMatch, Namespace, Policy, Rule, Workload } from "./model.ts";
+// How: the port axis is cut where some rule's ports start or end; within a
+// cut ("port cell") the same rules apply, in order. Per cell the rules are
+// walked once, first match wins (peer-paint.ts for workloads, intervals here
+// for outside addresses); the resulting (address interval → outcome) list
+// is then stretched over consecutive cells where it holds. Work grows with
+// the rules and the peers they match, never with their product of cells; a
+// cell's candidates seen before reuse its result. The verdicts must equal
+// evaluateFlow's (the reference): enforce.test.ts checks them on random flows.
+//
+// Elements are text exactly as `nft list` prints them (nftables 1.0.6): an
+// address range prints as the bare address when it is one address, as CIDR
+// when it is one aligned block ("10.0.0.8/30", "0.0.0.0/0"), otherwise as
+// "a-b"; a port as "80", a range as "80-82" ("0-65535" stays a range); the
+// protocol by name. nft does not merge adjacent elements of concatenated
+// sets and rejects overlapping ones, so elements here are disjoint and
+// elements of one outcome already merged where adjacent.
 
-export interface AllowSets {
-  /** `ipv4_addr . inet_proto . inet_service` elements, TCP and UDP. */
-  ports: string[];
-  /** `ipv4_addr . inet_proto` elements for the protocols without ports (ICMP). */
-  other: string[];
-}
+import { formatIp } from "../core/ipam/ipv4.ts";
+import type { PolicyDirectionSets, PolicyOutcome, SandboxPolicySets } from "../core/node-view.ts";
+import { ICMP, TCP, UDP } from "./evaluate.ts";
+import type { Direction, Namespace, Policy, Workload } from "./model.ts";
+import { type Decision, decidePeers, type PeerSlot, peerSlots, slotIndex } from "./peer-paint.ts";
+import {
+  type CandidateRule,
+  candidateRules,
+  type PolicyIndex,
+  policyIndex,
+  ruleTakes,
+} from "./policy-index.ts";
 
 export interface SandboxPolicyInput {
   /** In evaluation order, as evaluateFlow takes them. */
@@ -48,24 +43,26 @@ export interface SandboxPolicyInput {
   namespaces: Map<string, Namespace>;
   workloads: Workload[];
   self: Workload;
+  /** Built once for many sandboxes (its selector caches are shared); made
+   * here when absent. Must be of these policies, namespaces and workloads. */
+  index?: PolicyIndex;
 }
 
 /** Only the directions some policy selects `self` in: the others get no
  * chain at all (Docker's default: everything on a shared network is allowed). */
-export function sandboxPolicy(input: SandboxPolicyInput): {
-  ingress?: AllowSets;
-  egress?: AllowSets;
-} {
-  const out: { ingress?: AllowSets; egress?: AllowSets } = {};
-  const ingress = allowSets(input, "ingress");
-  if (ingress) out.ingress = ingress;
-  const egress = allowSets(input, "egress");
-  if (egress) out.egress = egress;
+export function sandboxPolicy(input: SandboxPolicyInput): SandboxPolicySets {
+  const ix = input.index ?? policyIndex(input.policies, input.namespaces, input.workloads);
+  const out: SandboxPolicySets = {};
+  const slots = peerSlots(ix, input.self);
+  for (const direction of ["ingress", "egress"] as const) {
+    const sets = directionSets(ix, input.self, direction, slots);
+    if (sets) out[direction] = sets;
+  }
   return out;
 }
 
-const ADDRESS_END = 2 ** 32; // exclusive
-const PORT_END = 65536; // exclusive
+const LAST_ADDRESS = 2 ** 32 - 1;
+const LAST_PORT = 65535;
 const PROTOCOL_NAMES = new Map([
   [TCP, "tcp"],
   [UDP, "udp"],
@@ -75,163 +72,282 @@ const PROTOCOL_NAMES = new Map([
 /** [first, last], inclusive. */
 type Interval = [number, number];
 
-function allowSets(input: SandboxPolicyInput, direction: Direction): AllowSets | undefined {
-  const { self } = input;
-  // The policies that select self in this direction, found once; each cell
-  // then costs only their rules (and no trace).
-  const selectingSelf = selectingPolicies(input.policies, self, direction);
-  const peerSide: Direction = direction === "ingress" ? "egress" : "ingress";
-  const opts: FlowOptions = {
-    trace: false,
-    selecting: { [direction]: selectingSelf, [peerSide]: [] },
-  };
-  let optsForPort = (_port: number): FlowOptions => opts;
-  const verdict = (peer: Peer, protocol: number, port: number): boolean => {
-    const flow = {
-      policies: input.policies,
-      namespaces: input.namespaces,
-      from: direction === "ingress" ? peer : self,
-      to: direction === "ingress" ? self : peer,
-      port,
-      protocol,
-    };
-    return evaluateFlow(flow, optsForPort(port))[direction].allowed;
-  };
-  const selecting = new Set(selectingSelf.map((p) => p.name));
-  if (selecting.size === 0) return undefined;
-  const rules = input.policies.filter((p) => selecting.has(p.name)).flatMap((p) => p[direction]);
+/** A decided stretch of addresses in one cell. */
+interface Segment {
+  from: number;
+  to: number;
+  outcome: number;
+}
 
-  // Peers by address: every workload on a network self is on (self too), at
-  // its address there. Two on one address (overlapping subnets of two
-  // networks) cannot be told apart by a set keyed on the address: the
-  // address is allowed only if every one of them is.
-  const peersAt = new Map<number, Workload[]>();
-  const selfNetworks = new Set(self.addresses.map((a) => a.networkId));
-  const all = input.workloads.some((w) => w.id === self.id)
-    ? input.workloads
-    : [...input.workloads, self];
-  for (const w of all) {
-    for (const a of w.addresses) {
-      const ip = tryParseIp(a.address);
-      if (ip < 0 || !selfNetworks.has(a.networkId)) continue;
-      const list = peersAt.get(ip) ?? [];
-      if (!list.includes(w)) list.push(w);
-      peersAt.set(ip, list);
-    }
-  }
+function directionSets(
+  ix: PolicyIndex,
+  self: Workload,
+  direction: Direction,
+  slots: PeerSlot[],
+): PolicyDirectionSets | undefined {
+  const { selected, rules } = candidateRules(ix, self, direction);
+  if (!selected) return undefined;
+  const outcomes = new OutcomeTable();
+  const points = peerPoints(slots);
+  const slotOf = slotIndex(slots, ix.workloads.length);
+  const judge = (cellRules: CandidateRule[]) =>
+    segmentsOf(cellRules, slots, slotOf, points, outcomes);
 
-  // Address cuts: around every workload address (any workload: one not on a
-  // shared network is then judged as a bare address, like any outsider) and
-  // at both ends of every CIDR the rules name. Within a cell, no rule's nets
-  // can tell two addresses apart.
-  const addressCuts = new Set<number>([0]);
-  for (const w of all) {
-    for (const a of w.addresses) {
-      const ip = tryParseIp(a.address);
-      if (ip >= 0) addCut(addressCuts, ip, ip + 1, ADDRESS_END);
-    }
+  const boxes: { addr: Interval; protocol: number; ports: Interval; outcome: number }[] = [];
+  for (const protocol of [TCP, UDP]) {
+    const onProtocol = rules.filter((r) => ruleTakesProtocol(r, protocol));
+    for (const e of stretchOverCells(onProtocol, protocol, judge)) boxes.push({ ...e, protocol });
   }
-  const portCuts = new Set<number>([0]);
+  // Sorted as the old sets were (address, protocol, port): stable text to read and diff.
+  boxes.sort((a, b) => a.addr[0] - b.addr[0] || a.protocol - b.protocol || a.ports[0] - b.ports[0]);
+  const ports = boxes.map((e): [string, number] => [
+    `${formatAddresses(e.addr)} . ${PROTOCOL_NAMES.get(e.protocol)} . ${formatPorts(e.ports)}`,
+    e.outcome,
+  ]);
+  // Protocols without ports: ICMP, judged at port 0 and with no ICMP type (a
+  // rule on ICMP types cannot be expressed by this map; it does not match).
+  const other: [string, number][] = judge(rules.filter((r) => ruleTakes(r, ICMP, 0))).map((s) => [
+    `${formatAddresses([s.from, s.to])} . icmp`,
+    s.outcome,
+  ]);
+  return {
+    ports: Object.fromEntries(ports),
+    other: Object.fromEntries(other),
+    outcomes: outcomes.list,
+  };
+}
+
+/** Outcomes by content, so equal ones share an index (and elements merge). */
+class OutcomeTable {
+  readonly list: PolicyOutcome[] = [];
+  private readonly ids = new Map<string, number>();
+  of(d: Decision): number {
+    const action = d.rule.action === "Deny" ? "drop" : "accept"; // Allow, or Pass to the default allow
+    const key = `${action}\u0000${d.rule.ref}\u0000${d.logs.join("\u0000")}`;
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.list.length;
+      this.list.push({ action, rule: d.rule.ref, logs: d.logs });
+      this.ids.set(key, id);
+    }
+    return id;
+  }
+}
+
+function ruleTakesProtocol(r: CandidateRule, protocol: number): boolean {
+  return (
+    (r.protocol === undefined || r.protocol === protocol) &&
+    (r.notProtocol === undefined || r.notProtocol !== protocol)
+  );
+}
+
+/** Peer addresses, sorted and unique, with the slots at each (two workloads
+ * on overlapping subnets of two networks can share one). */
+interface Points {
+  ips: number[];
+  slotsAt: number[][];
+}
+
+function peerPoints(slots: PeerSlot[]): Points {
+  const at = new Map<number, number[]>();
+  slots.forEach((s, i) => {
+    for (const ip of s.peerIps) {
+      const list = at.get(ip) ?? [];
+      if (!list.includes(i)) list.push(i);
+      at.set(ip, list);
+    }
+  });
+  const ips = [...at.keys()].sort((a, b) => a - b);
+  return { ips, slotsAt: ips.map((ip) => at.get(ip)!) };
+}
+
+/**
+ * The decided addresses for one protocol and port: workload peers at their
+ * addresses, outside addresses between them; sorted, disjoint, adjacent
+ * stretches of one outcome joined.
+ */
+function segmentsOf(
+  rules: CandidateRule[],
+  slots: PeerSlot[],
+  slotOf: Int32Array,
+  points: Points,
+  outcomes: OutcomeTable,
+): Segment[] {
+  const decided = decidePeers(slots, rules, slotOf);
+  const outside = decideOutside(rules, outcomes);
+  const segments: Segment[] = [];
+  // Outside stretches, with every peer address cut out: a workload's
+  // address is judged as that workload, never as an outsider.
+  let p = 0;
+  for (const s of outside) {
+    while (p < points.ips.length && points.ips[p]! < s.from) p++;
+    let from = s.from;
+    while (p < points.ips.length && points.ips[p]! <= s.to) {
+      const ip = points.ips[p]!;
+      if (ip > from) segments.push({ from, to: ip - 1, outcome: s.outcome });
+      from = ip + 1;
+      p++;
+    }
+    if (from <= s.to) segments.push({ from, to: s.to, outcome: s.outcome });
+  }
+  points.ips.forEach((ip, i) => {
+    const outcome = pointOutcome(points.slotsAt[i]!, decided, outcomes);
+    if (outcome !== undefined) segments.push({ from: ip, to: ip, outcome });
+  });
+  segments.sort((a, b) => a.from - b.from);
+  const merged: Segment[] = [];
+  for (const s of segments) {
+    const last = merged[merged.length - 1];
+    if (last && last.outcome === s.outcome && last.to + 1 === s.from) last.to = s.to;
+    else merged.push({ ...s });
+  }
+  return merged;
+}
+
+/** One address, several workloads: a set keyed by address cannot tell them
+ * apart, so it gets an element only if every one is decided, and then a
+ * denying outcome if any is denied. */
+function pointOutcome(
+  at: number[],
+  decided: (Decision | undefined)[],
+  outcomes: OutcomeTable,
+): number | undefined {
+  let chosen: number | undefined;
+  for (const slot of at) {
+    const d = decided[slot];
+    if (d === undefined) return undefined;
+    const id = outcomes.of(d);
+    if (chosen === undefined || outcomes.list[id]!.action === "drop") chosen = id;
+  }
+  return chosen;
+}
+
+/** Outside addresses: stretches not yet decided, each with the Log rules
+ * that matched it so far, painted rule by rule. */
+function decideOutside(rules: CandidateRule[], outcomes: OutcomeTable): Segment[] {
+  let open: { from: number; to: number; logs: string[] }[] = [
+    { from: 0, to: LAST_ADDRESS, logs: [] },
+  ];
+  const out: Segment[] = [];
   for (const rule of rules) {
-    for (const side of [rule.source, rule.destination]) {
-      for (const net of [...(side.nets ?? []), ...(side.notNets ?? [])]) {
-        addCut(addressCuts, net.base, net.base + 2 ** (32 - net.prefix), ADDRESS_END);
+    if (open.length === 0) break;
+    if (rule.outside.length === 0) continue;
+    const next: typeof open = [];
+    let j = 0;
+    for (const piece of open) {
+      while (j < rule.outside.length && rule.outside[j]![1] < piece.from) j++;
+      let from = piece.from;
+      for (let k = j; k < rule.outside.length && rule.outside[k]![0] <= piece.to; k++) {
+        const [hitFrom, hitTo] = rule.outside[k]!;
+        const a = Math.max(from, hitFrom);
+        const b = Math.min(piece.to, hitTo);
+        if (a > b) continue;
+        if (a > from) next.push({ from, to: a - 1, logs: piece.logs });
+        if (rule.action === "Log") next.push({ from: a, to: b, logs: [...piece.logs, rule.ref] });
+        else out.push({ from: a, to: b, outcome: outcomes.of({ rule, logs: piece.logs }) });
+        from = b + 1;
+      }
+      if (from <= piece.to) next.push({ from, to: piece.to, logs: piece.logs });
+    }
+    open = next;
+  }
+  return out.sort((a, b) => a.from - b.from);
+}
+
+/**
+ * Cuts the port axis where the rules' ports start and end, judges each cell
+ * by the rules that apply in it (cells with the same rules share one
+ * judgement), and stretches every decided address range over the
+ * consecutive cells where it holds with the same outcome.
+ */
+function stretchOverCells(
+  rules: CandidateRule[],
+  protocol: number,
+  judge: (rules: CandidateRule[]) => Segment[],
+): { addr: Interval; ports: Interval; outcome: number }[] {
+  const cuts = new Set<number>([0]);
+  for (const r of rules) {
+    for (const range of [...(r.ports ?? []), ...(r.notPorts ?? [])]) {
+      cuts.add(range.from);
+      if (range.to < LAST_PORT) cuts.add(range.to + 1);
+    }
+  }
+  const starts = [...cuts].sort((a, b) => a - b);
+  const cellOf = (port: number) => upperBound(starts, port) - 1;
+  // Per cell, the positions of the rules with port criteria that apply there.
+  const specific: number[][] = starts.map(() => []);
+  const always: number[] = [];
+  rules.forEach((r, i) => {
+    if (r.ports === undefined && r.notPorts === undefined) always.push(i);
+    else if (r.ports !== undefined) {
+      const cells = new Set<number>();
+      for (const range of r.ports) {
+        for (let c = cellOf(range.from); c < starts.length && starts[c]! <= range.to; c++)
+          cells.add(c);
+      }
+      for (const c of cells) if (ruleTakes(r, protocol, starts[c]!)) specific[c]!.push(i);
+    } else {
+      starts.forEach((port, c) => {
+        if (ruleTakes(r, protocol, port)) specific[c]!.push(i);
+      });
+    }
+  });
+  const judged = new Map<string, Segment[]>();
+  const open = new Map<string, { seg: Segment; first: number; last: number }>();
+  const out: { addr: Interval; ports: Interval; outcome: number }[] = [];
+  const close = (run: { seg: Segment; first: number; last: number }) =>
+    out.push({
+      addr: [run.seg.from, run.seg.to],
+      ports: [run.first, run.last],
+      outcome: run.seg.outcome,
+    });
+  starts.forEach((first, c) => {
+    const last = (starts[c + 1] ?? LAST_PORT + 1) - 1;
+    const mine = specific[c]!;
+    const key = mine.join(",");
+    let segments = judged.get(key);
+    if (!segments) {
+      const positions = mergeSorted(always, mine);
+      segments = judge(positions.map((i) => rules[i]!));
+      judged.set(key, segments);
+    }
+    for (const seg of segments) {
+      const k = `${seg.from}:${seg.to}:${seg.outcome}`;
+      const run = open.get(k);
+      if (run && run.last + 1 === first) run.last = last;
+      else {
+        if (run) close(run);
+        open.set(k, { seg, first, last });
       }
     }
-    for (const r of portRanges(rule)) addCut(portCuts, r.from, r.to + 1, PORT_END);
-  }
-  const addressCells = cells(addressCuts, ADDRESS_END);
-  const portCells = cells(portCuts, PORT_END);
-
-  // Per port cell, only the rules that can match it: a rule whose destination
-  // ports exclude the cell cannot match any flow in it, so leaving it out
-  // changes no verdict — and with thousands of rules on distinct ports a cell
-  // is judged against a handful instead of all of them.
-  const candidates = rulesByPortCell(selectingSelf, direction, portCells);
-  const optsByCell = new Map<number, FlowOptions>();
-  optsForPort = (port: number): FlowOptions => {
-    const cell = cellIndex(portCells, port);
-    let o = optsByCell.get(cell);
-    if (!o) {
-      o = { ...opts, selecting: { [direction]: candidates(cell), [peerSide]: [] } };
-      optsByCell.set(cell, o);
-    }
-    return o;
-  };
-
-  // The flows a cell stands for: the workloads at that address, or an
-  // outsider at its first address (a representative: nothing in the rules
-  // distinguishes the cell's addresses).
-  const peersOf = ([first, last]: Interval): Peer[] => {
-    const at = first === last ? peersAt.get(first) : undefined;
-    return at ?? [{ ip: formatIp(first) }];
-  };
-  const allowed = (cell: Interval, protocol: number, port: number) =>
-    peersOf(cell).every((peer) => verdict(peer, protocol, port));
-
-  const ports: { addr: Interval; protocol: number; ports: Interval }[] = [];
-  for (const protocol of [TCP, UDP]) {
-    // Ports first: per address cell, runs of adjacent allowed port cells.
-    const runsByCell = addressCells.map((cell) =>
-      mergeIntervals(portCells.filter((p) => allowed(cell, protocol, p[0]))),
-    );
-    // Then addresses: adjacent address cells with the very same port runs
-    // become one element per run. Every cell lands in exactly one element,
-    // so elements never overlap (nft would refuse them).
-    let i = 0;
-    while (i < addressCells.length) {
-      const runs = runsByCell[i]!;
-      let j = i;
-      while (j + 1 < addressCells.length && sameIntervals(runsByCell[j + 1]!, runs)) j++;
-      const addr: Interval = [addressCells[i]![0], addressCells[j]![1]];
-      for (const run of runs) ports.push({ addr, protocol, ports: run });
-      i = j + 1;
-    }
-  }
-  ports.sort((a, b) => a.addr[0] - b.addr[0] || a.protocol - b.protocol || a.ports[0] - b.ports[0]);
-
-  // Protocols without ports: ICMP, judged with port 0 and no ICMP type (a
-  // rule on ICMP types cannot be expressed by this set; it does not match).
-  const other = mergeIntervals(addressCells.filter((cell) => allowed(cell, ICMP, 0)));
-
-  return {
-    ports: ports.map(
-      (e) => `${formatAddresses(e.addr)} . ${protocolName(e.protocol)} . ${formatPorts(e.ports)}`,
-    ),
-    other: other.map((addr) => `${formatAddresses(addr)} . ${protocolName(ICMP)}`),
-  };
-}
-
-/** Port ranges a rule names; source ports too (cutting more is harmless). */
-function portRanges(rule: Rule): { from: number; to: number }[] {
-  const sides: EntityMatch[] = [rule.source, rule.destination];
-  return sides.flatMap((s) => [...(s.ports ?? []), ...(s.notPorts ?? [])]);
-}
-
-function addCut(cuts: Set<number>, start: number, end: number, limit: number): void {
-  cuts.add(start);
-  if (end < limit) cuts.add(end);
-}
-
-/** The cells between sorted cuts (the first cut is 0), up to `end` exclusive. */
-function cells(cuts: Set<number>, end: number): Interval[] {
-  const sorted = [...cuts].sort((a, b) => a - b);
-  return sorted.map((start, i): Interval => [start, (sorted[i + 1] ?? end) - 1]);
-}
-
-/** Sorted, disjoint intervals with adjacent ones joined. */
-function mergeIntervals(sorted: Interval[]): Interval[] {
-  const out: Interval[] = [];
-  for (const [first, last] of sorted) {
-    const prev = out[out.length - 1];
-    if (prev && prev[1] + 1 === first) prev[1] = last;
-    else out.push([first, last]);
-  }
+  });
+  for (const run of open.values()) close(run);
   return out;
 }
 
-function sameIntervals(a: Interval[], b: Interval[]): boolean {
-  return a.length === b.length && a.every((x, i) => x[0] === b[i]![0] && x[1] === b[i]![1]);
+/** Index of the first element greater than `value` (sorted ascending). */
+function upperBound(sorted: number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function mergeSorted(a: number[], b: number[]): number[] {
+  if (b.length === 0) return a;
+  if (a.length === 0) return b;
+  const out: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && a[i]! < b[j]!)) out.push(a[i++]!);
+    else out.push(b[j++]!);
+  }
+  return out;
 }
 
 /** As nft prints an address interval: one address bare, an aligned block as
@@ -246,59 +362,4 @@ export function formatAddresses([first, last]: Interval): string {
 
 function formatPorts([first, last]: Interval): string {
   return first === last ? `${first}` : `${first}-${last}`;
-}
-
-function protocolName(protocol: number): string {
-  return PROTOCOL_NAMES.get(protocol) ?? `${protocol}`;
-}
-
-/** The index of the cell (sorted, contiguous, from 0) holding `value`. */
-function cellIndex(sorted: Interval[], value: number): number {
-  let lo = 0;
-  let hi = sorted.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (sorted[mid]![0] <= value) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
-}
-
-/** For each port cell, the selecting policies (all kept, in order: being
- * selected matters even with no rule left) with only the rules of
- * `direction` whose destination ports include that cell, or that name none. */
-function rulesByPortCell(
-  policies: Policy[],
-  direction: Direction,
-  portCells: Interval[],
-): (cell: number) => Policy[] {
-  // Rules are identified by their position: policy, then rule, in order.
-  const anyPort: number[][] = policies.map(() => []);
-  const byCell = new Map<number, [number, number][]>();
-  policies.forEach((p, pi) => {
-    p[direction].forEach((rule, ri) => {
-      const ranges = rule.destination.ports;
-      if (!ranges) {
-        anyPort[pi]!.push(ri);
-        return;
-      }
-      for (const r of ranges) {
-        // Cells never straddle a range boundary: every boundary is a cut.
-        for (let c = cellIndex(portCells, r.from); c < portCells.length; c++) {
-          if (portCells[c]![0] > r.to) break;
-          const list = byCell.get(c) ?? [];
-          list.push([pi, ri]);
-          byCell.set(c, list);
-        }
-      }
-    });
-  });
-  return (cell) => {
-    const picked = anyPort.map((ris) => [...ris]);
-    for (const [pi, ri] of byCell.get(cell) ?? []) picked[pi]!.push(ri);
-    return policies.map((p, pi) => {
-      const ris = [...new Set(picked[pi]!)].sort((a, b) => a - b);
-      return { ...p, [direction]: ris.map((ri) => p[direction][ri]!) };
-    });
-  };
 }

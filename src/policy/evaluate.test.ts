@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { evaluateFlow, type FlowInput, reachMatrix, TCP, UDP } from "./evaluate.ts";
+import { evaluateFlow, type FlowInput, TCP, UDP } from "./evaluate.ts";
 import {
   type Action,
   type EntityMatch,
@@ -11,6 +11,7 @@ import {
   STACK_LABEL,
   type Workload,
 } from "./model.ts";
+import { reachMatrix } from "./reach.ts";
 import { parseSelector } from "./selector.ts";
 
 const origin = { file: "t.yaml", line: 1, column: 1 };

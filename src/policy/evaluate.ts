@@ -134,44 +134,10 @@ export function selectingPolicies(
   policies: Policy[],
   endpoint: Workload,
   direction: Direction,
+  namespaces: Map<string, Namespace>,
 ): Policy[] {
   const type = direction === "egress" ? "Egress" : "Ingress";
-  return policies.filter((p) => notSelecting(p, endpoint, type) === undefined);
-}
-
-/**
- * Who reaches whom on `port`/`protocol`: from id → to id → allowed. The
- * diagonal (a workload to itself) is computed like any other cell. Each
- * workload's selecting policies are found once, so a pair costs only the
- * rules of the policies that select its two ends.
- */
-export function reachMatrix(
-  policies: Policy[],
-  namespaces: Map<string, Namespace>,
-  workloads: Workload[],
-  port: number,
-  protocol: number,
-): Map<string, Map<string, boolean>> {
-  const egressOf = new Map(workloads.map((w) => [w.id, selectingPolicies(policies, w, "egress")]));
-  const ingressOf = new Map(
-    workloads.map((w) => [w.id, selectingPolicies(policies, w, "ingress")]),
-  );
-  const matrix = new Map<string, Map<string, boolean>>();
-  for (const from of workloads) {
-    const row = new Map<string, boolean>();
-    for (const to of workloads) {
-      const opts: FlowOptions = {
-        trace: false,
-        selecting: { egress: egressOf.get(from.id)!, ingress: ingressOf.get(to.id)! },
-      };
-      row.set(
-        to.id,
-        evaluateFlow({ policies, namespaces, from, to, port, protocol }, opts).allowed,
-      );
-    }
-    matrix.set(from.id, row);
-  }
-  return matrix;
+  return policies.filter((p) => notSelecting(p, endpoint, type, namespaces) === undefined);
 }
 
 /** One line for a direction's verdict: "end of tier (selected, no rule matched)",
@@ -225,7 +191,7 @@ function evaluateDirection(
   const preselected = opts.selecting?.[direction];
   let selectedAny = false;
   for (const policy of preselected ?? flow.policies) {
-    const why = preselected ? undefined : notSelecting(policy, endpoint, type);
+    const why = preselected ? undefined : notSelecting(policy, endpoint, type, flow.namespaces);
     const step: TraceStep = { policy: policy.name, selected: why === undefined, rules: [] };
     if (tracing) trace.push(step);
     if (why !== undefined) {
@@ -264,12 +230,19 @@ function notSelecting(
   policy: Policy,
   endpoint: Workload,
   type: "Ingress" | "Egress",
+  namespaces: Map<string, Namespace>,
 ): string | undefined {
   if (!policy.types.includes(type)) return `no ${type} type`;
   if (policy.namespace !== undefined && policy.namespace !== endpoint.namespace)
     return `namespace ${policy.namespace}, not ${endpoint.namespace}`;
   if (!matchesSelector(policy.selector, endpoint.labels))
     return `selector ${formatSelector(policy.selector)} does not match`;
+  if (policy.namespaceSelector !== undefined) {
+    const labels =
+      namespaces.get(endpoint.namespace)?.labels ?? namespaceLabels(endpoint.namespace);
+    if (!matchesSelector(policy.namespaceSelector, labels))
+      return `namespace ${endpoint.namespace} does not match namespaceSelector ${formatSelector(policy.namespaceSelector)}`;
+  }
   return undefined;
 }
 

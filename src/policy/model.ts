@@ -84,6 +84,8 @@ export interface Policy {
   order?: number;
   /** Which endpoints the policy applies to (within `namespace` when set). */
   selector: Selector;
+  /** GlobalNetworkPolicy only: and only endpoints in namespaces whose labels match. */
+  namespaceSelector?: Selector;
   types: ("Ingress" | "Egress")[];
   ingress: Rule[];
   egress: Rule[];
