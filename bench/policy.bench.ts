@@ -339,11 +339,7 @@ const STACKS = 50;
 const POLICIES = 1000;
 const APPS = 10;
 const TIERS = ["web", "api", "db", "cache"];
-/** The whole matrix is computed only when the sample's estimate fits this
- * (far over target it can take minutes). */
-const REACH_BUDGET_MS = Number(process.env.POLICY_REACH_BUDGET_MS) || 30_000;
-
-export function reachInput(): {
+function reachInput(): {
   yaml: string;
   workloads: Workload[];
   namespaces: Map<string, Namespace>;

@@ -23,14 +23,14 @@ export function peerSlots(ix: PolicyIndex, self: Workload): PeerSlot[] {
   const selfIps = self.addresses.map((a) => tryParseIp(a.address));
   const out: PeerSlot[] = [];
   ix.addresses.forEach((addrs, index) => {
-    let peerIps: number[] | undefined;
-    let shared: string[] | undefined;
+    const peerIps: number[] = [];
+    const shared: string[] = [];
     for (const a of addrs) {
       if (!selfNets.includes(a.networkId)) continue;
-      (peerIps ??= []).push(a.ip);
-      if (!shared?.includes(a.networkId)) (shared ??= []).push(a.networkId);
+      peerIps.push(a.ip);
+      if (!shared.includes(a.networkId)) shared.push(a.networkId);
     }
-    if (!peerIps || !shared) return;
+    if (peerIps.length === 0) return;
     const mine = selfIps.filter((ip, i) => ip >= 0 && shared.includes(selfNets[i]!));
     out.push({ index, peerIps, selfIps: mine });
   });
