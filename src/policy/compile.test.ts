@@ -103,6 +103,14 @@ describe("Calico NetworkPolicy", () => {
     );
   });
 
+  it("reads a GlobalNetworkPolicy's namespaceSelector, and checks its grammar", () => {
+    const p = only(gnp("  namespaceSelector: env == 'prod'\n  selector: app == 'db'\n"));
+    assert.equal(formatSelector(p.namespaceSelector!), "env == \"prod\"");
+    assertPolicyError(gnp("  namespaceSelector: env ==\n"), 5, 28, /namespaceSelector: invalid selector/);
+    // A namespaced policy has its namespace: the field is unknown there.
+    assertPolicyError(calico("  namespaceSelector: all()\n"), 5, 3, /namespaceSelector/);
+  });
+
   it("does not scope anything in a GlobalNetworkPolicy", () => {
     const p = only(
       gnp(
@@ -338,12 +346,6 @@ describe("Calico errors", () => {
       /serviceAccountSelector is not supported/,
     );
     assertPolicyError(calico("  tier: security\n"), 5, 9, /only the default tier/);
-    assertPolicyError(
-      gnp("  namespaceSelector: all()\n"),
-      5,
-      3,
-      /namespaceSelector is not supported/,
-    );
     assertPolicyError(gnp("  doNotTrack: true\n"), 5, 15, /doNotTrack is not supported/);
     assertPolicyError(calico("  doNotTrack: false\n"), 5, 3, /unknown field "doNotTrack"/);
   });
