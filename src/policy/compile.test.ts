@@ -105,8 +105,13 @@ describe("Calico NetworkPolicy", () => {
 
   it("reads a GlobalNetworkPolicy's namespaceSelector, and checks its grammar", () => {
     const p = only(gnp("  namespaceSelector: env == 'prod'\n  selector: app == 'db'\n"));
-    assert.equal(formatSelector(p.namespaceSelector!), "env == \"prod\"");
-    assertPolicyError(gnp("  namespaceSelector: env ==\n"), 5, 28, /namespaceSelector: invalid selector/);
+    assert.equal(formatSelector(p.namespaceSelector!), 'env == "prod"');
+    assertPolicyError(
+      gnp("  namespaceSelector: env ==\n"),
+      5,
+      28,
+      /namespaceSelector: invalid selector/,
+    );
     // A namespaced policy has its namespace: the field is unknown there.
     assertPolicyError(calico("  namespaceSelector: all()\n"), 5, 3, /namespaceSelector/);
   });

@@ -4,6 +4,7 @@
 // half-applied set.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
+import jsyaml from "js-yaml";
 import { isScalar, LineCounter, parseAllDocuments } from "yaml";
 import { CALICO_API_VERSION, compileCalico } from "./compile.ts";
 import { compileKubernetes, K8S_API_VERSION } from "./k8s.ts";
@@ -69,18 +70,88 @@ export function parsePolicyFiles(files: LoadedFile[]): Policy[] {
   return finish(files.flatMap((f) => parseFile(f.text, f.file)));
 }
 
+/** One of the two readers alone (tests: they must agree). */
+export function parsePoliciesWith(
+  reader: "fast" | "precise",
+  text: string,
+  file: string,
+): Policy[] {
+  return finish(reader === "fast" ? parseFast(text, file) : parsePrecise(text, file));
+}
+
 /** Parses YAML text (possibly several documents) from one file. */
 export function parsePolicies(text: string, file: string): Policy[] {
   return finish(parseFile(text, file));
 }
 
 function parseFile(text: string, file: string): Policy[] {
+  // The fast reading first; on any problem the precise one, whose error
+  // (with its exact position) is the one reported.
+  try {
+    return parseFast(text, file);
+  } catch {
+    return parsePrecise(text, file);
+  }
+}
+
+/** js-yaml with YAML 1.2's core schema (as the `yaml` library reads by
+ * default: no merge keys, no timestamps), noting where each mapping and
+ * sequence starts. Files with aliases are left to the precise reader. */
+function parseFast(text: string, file: string): Policy[] {
+  const starts = new WeakMap<object, number>();
+  const open: number[] = [];
+  const docs: unknown[] = [];
+  jsyaml.loadAll(text, (doc) => docs.push(doc), {
+    schema: jsyaml.CORE_SCHEMA,
+    listener(event, state) {
+      if (event === "open") {
+        open.push(state.position);
+        return;
+      }
+      const start = open.pop() ?? 0;
+      const result = state.result as unknown;
+      if (typeof result !== "object" || result === null) return;
+      const at = skipToContent(text, start);
+      const seen = starts.get(result);
+      // A flow collection closes twice at one place; an alias closes with its
+      // anchor's very object somewhere else, so one object would stand at
+      // two places: leave such a file to the precise reader.
+      if (seen !== undefined && seen !== at) throw new Error("alias: read precisely");
+      starts.set(result, at);
+    },
+  });
+  const lineStarts = [0];
+  for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) lineStarts.push(i + 1);
+  const src: Source = { file, text, fast: { starts, lineStarts } };
+  const policies: Policy[] = [];
+  for (const doc of docs) {
+    if (doc === null || doc === undefined) continue;
+    policies.push(...compileDocument({ src, node: null, offset: 0, value: doc }));
+  }
+  return policies;
+}
+
+/** The first character of a node's own text: after blanks, comments and its
+ * anchor or tag (js-yaml reports where it began looking). */
+function skipToContent(text: string, at: number): number {
+  let i = at;
+  for (;;) {
+    while (i < text.length && /\s/.test(text[i]!)) i++;
+    if (text[i] === "#") {
+      while (i < text.length && text[i] !== "\n") i++;
+    } else if (text[i] === "&" || text[i] === "!") {
+      while (i < text.length && !/\s/.test(text[i]!)) i++;
+    } else return i;
+  }
+}
+
+function parsePrecise(text: string, file: string): Policy[] {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
   if (!Array.isArray(docs)) return []; // an empty stream
   const policies: Policy[] = [];
   for (const doc of docs) {
-    const src: Source = { file, text, lines, doc };
+    const src: Source = { file, text, precise: { lines, doc } };
     const error = doc.errors[0];
     if (error) {
       // The YAML library's messages are one line without prettyErrors.
