@@ -136,19 +136,29 @@ function allowList(n: number): { addr: string; ports: [number, number] }[] {
 
 /** swarmnet's table for the server sandbox, ingress only; `chain` false: the set alone. */
 function nftScript(n: number, chain: boolean): string {
-  const { chains, maps } = policyChains({
-    ingress: {
-      ports: allowList(n).map(
-        (e) =>
-          `${e.addr} . tcp . ${e.ports[0] === e.ports[1] ? e.ports[0] : `${e.ports[0]}-${e.ports[1]}`}`,
-      ),
-      other: [],
+  const ports = allowList(n).map(
+    (e) =>
+      `${e.addr} . tcp . ${e.ports[0] === e.ports[1] ? e.ports[0] : `${e.ports[0]}-${e.ports[1]}`}`,
+  );
+  const { chains, maps } = policyChains(
+    {
+      ingress: {
+        ports: Object.fromEntries(ports.map((p) => [p, 0])),
+        other: {},
+        outcomes: [{ action: "accept", rule: "bench ingress[0]", logs: [] }],
+      },
     },
-  });
+    { owner: "bench" },
+  );
   const lines = [`table ip ${NFT_TABLE} {`];
   for (const m of maps) {
-    const elems = Object.keys(m.elements);
-    lines.push(`  set ${m.name} {`, `    type ${m.type}`, `    flags ${m.flags!.join(",")}`);
+    const elems = Object.entries(m.elements).map(([k, v]) => `${k} : ${v}`);
+    lines.push(
+      `  map ${m.name} {`,
+      `    type ${m.type} : ${m.map}`,
+      `    flags ${m.flags!.join(",")}`,
+      ...(m.counter ? ["    counter"] : []),
+    );
     if (elems.length) lines.push(`    elements = { ${elems.join(",\n      ")} }`);
     lines.push("  }");
   }

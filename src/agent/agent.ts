@@ -58,7 +58,7 @@ export class Agent {
       this.call("POST", "/v1/agent/logs", batch),
     );
     this.runtime.onExit((id, code, signal) => this.onExit(id, code, signal));
-    this.kernel = new KernelSync(opts.scope, opts.log);
+    this.kernel = new KernelSync(opts.scope, opts.log, opts.dataDir);
     this.dns = new DnsServer({ upstreams: opts.dnsUpstreams ?? [], log: opts.log });
     this.sandboxDns = new SandboxDns(
       this.dns,
@@ -79,11 +79,13 @@ export class Agent {
     const adopted = this.runtime.adopt();
     if (adopted.length) this.opts.log(`agent: adopted ${adopted.length} running task(s)`);
     void this.watchLoop();
-    const beat = () =>
-      this.call<{ periodMs: number }>("POST", "/v1/agent/heartbeat").catch((err: Error) =>
+    const beat = () => {
+      void this.call<{ periodMs: number }>("POST", "/v1/agent/heartbeat").catch((err: Error) =>
         this.opts.log(`agent: heartbeat failed: ${err.message}`),
       );
-    void beat();
+      this.sendPolicyCounters();
+    };
+    beat();
     this.heartbeat = setInterval(beat, 2000);
     // Views come when the cluster changes; this also brings a full sync (and
     // drift repair) when it is quiet.
@@ -91,6 +93,21 @@ export class Agent {
       if (this.latest && !this.reconciling && this.kernel.fullDue) this.onView(this.latest);
     }, FULL_SYNC_MS / 2);
     this.shipper.start();
+  }
+
+  private countersSent: string | undefined;
+
+  /** The latest per-rule policy counters (read by each full sync, every
+   * FULL_SYNC_MS at least), once each, with the heartbeat. */
+  private sendPolicyCounters(): void {
+    const c = this.kernel.policyCounters;
+    if (!c || c.at === this.countersSent) return;
+    if (c.rules.length === 0 && c.endOfTier.length === 0 && this.countersSent === undefined) return;
+    this.countersSent = c.at;
+    this.call("POST", "/v1/agent/policy-counters", c).catch((err: Error) => {
+      this.countersSent = undefined;
+      this.opts.log(`agent: sending policy counters failed: ${err.message}`);
+    });
   }
 
   private async watchLoop(): Promise<void> {

@@ -10,12 +10,14 @@
 // device or rule someone removed) is repaired within that time.
 import type { NodeView } from "../core/node-view.ts";
 import { diff } from "../dataplane/diff.ts";
-import type { KernelState } from "../dataplane/kernel-state.ts";
+import type { KernelState, NftCounters } from "../dataplane/kernel-state.ts";
 import { apply } from "../dataplane/linux/apply.ts";
+import { enableSandboxLogging } from "../dataplane/linux/kernel-log.ts";
 import { observe } from "../dataplane/linux/observe.ts";
 import { type Scope, sandboxNsName } from "../dataplane/names.ts";
 import { describePlan } from "../dataplane/plan.ts";
 import { render } from "../dataplane/render.ts";
+import { type PolicyCounters, sumPolicyCounters } from "../dataplane/render-policy.ts";
 import { GATEWAY_SUBNET } from "./gateway-addresses.ts";
 
 export const FULL_SYNC_MS = 10_000;
@@ -29,15 +31,36 @@ export function kernelScope(prefix: string, hostNs = ""): KernelScope {
   return { hostNs, prefix, sandboxNs: (ownerId) => sandboxNsName(prefix, ownerId) };
 }
 
+/** Per-rule sums of the policy counters of this node's sandboxes, and when
+ * the kernel was read. */
+export interface PolicyCounterReading extends PolicyCounters {
+  at: string;
+}
+
+/** Does any sandbox's table log (render-policy.ts log statements)? */
+function logs(state: KernelState): boolean {
+  return state.namespaces.some((ns) =>
+    ns.nft?.chains.some((c) => c.rules.some((r) => r.includes(" log prefix "))),
+  );
+}
+
 export class KernelSync {
   private readonly scope: KernelScope;
   private readonly log: (line: string) => void;
+  private readonly stateDir: string | undefined;
   private applied: KernelState | undefined;
   private fullAt = 0;
+  private logging: "on" | "unavailable" | undefined;
+  /** Set by each full sync (the only one that reads the kernel). */
+  policyCounters: PolicyCounterReading | undefined;
 
-  constructor(scope: KernelScope, log: (line: string) => void) {
+  /** `stateDir`: the node's state directory, where the nf_log_all_netns
+   * value found is kept when swarmnet changes it (linux/kernel-log.ts);
+   * undefined: never touch it. */
+  constructor(scope: KernelScope, log: (line: string) => void, stateDir?: string) {
     this.scope = scope;
     this.log = log;
+    this.stateDir = stateDir;
   }
 
   /** True when the next sync will read the kernel back. */
@@ -52,13 +75,32 @@ export class KernelSync {
       hostNs: this.scope.hostNs,
       prefix: this.scope.prefix,
       policies: new Map(Object.entries(view.policySets ?? {})),
+      policyLogDenied: view.policyLogDenied === true,
     });
+    // Log lines of sandboxes reach the kernel log only with nf_log_all_netns.
+    if (this.stateDir !== undefined && this.logging === undefined && logs(desired)) {
+      this.logging = enableSandboxLogging(this.stateDir);
+      this.log(
+        this.logging === "on"
+          ? "agent: policy logging: net.netfilter.nf_log_all_netns is 1"
+          : "agent: policy logging: cannot set net.netfilter.nf_log_all_netns here; sandbox log lines stay invisible",
+      );
+    }
     const full = this.fullDue;
+    const counters = new Map<string, NftCounters>();
     const observed =
       full || !this.applied
-        ? await observe({ hostNs: this.scope.hostNs, prefix: this.scope.prefix })
+        ? await observe({ hostNs: this.scope.hostNs, prefix: this.scope.prefix }, counters)
         : this.applied;
-    if (full) this.fullAt = Date.now();
+    if (full) {
+      this.fullAt = Date.now();
+      this.policyCounters = {
+        at: new Date().toISOString(),
+        ...sumPolicyCounters(view.policySets ?? {}, (owner) =>
+          counters.get(this.scope.sandboxNs(owner)),
+        ),
+      };
+    }
     const plan = diff(observed, desired);
     if (plan.steps.length === 0) {
       this.applied = desired;

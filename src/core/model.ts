@@ -173,6 +173,9 @@ export interface Cluster extends Meta {
   ca: { certPem: string; keyPem: string };
   /** Address agents dial: the first manager's advertise address and port 2377. */
   managerAddr: string;
+  /** Denied packets are logged with the rule that denied them (`swarmnet
+   * policy logging on`); absent: off. Shipped as NodeView.policyLogDenied. */
+  policyLogDenied?: boolean;
 }
 
 /** A network policy as applied (`swarmnet policy apply`): the compiled

@@ -71,6 +71,22 @@ describe("joining over mutual TLS", () => {
     );
     assert.ok(beat.periodMs > 0);
     assert.equal(daemon.manager.state.get("nodes", joined.nodeId)!.state, "ready");
+    // …and the policy counters' endpoint: kept in memory per node.
+    await controlCall(
+      manager,
+      nodeClientOptions(joined.credentials),
+      "POST",
+      "/v1/agent/policy-counters",
+      {
+        at: "2026-01-01T00:00:00.000Z",
+        rules: [{ rule: "web ingress[0]", packets: 3, bytes: 180 }],
+        endOfTier: [],
+      },
+    );
+    assert.deepEqual(daemon.manager.policyCounters.totals("web"), {
+      counters: [{ rule: "ingress[0]", packets: 3, bytes: 180 }],
+      countersAt: "2026-01-01T00:00:00.000Z",
+    });
     assert.ok(logLines.some((l) => l.includes("node w1") && l.includes("joined as a worker")));
   });
 
@@ -129,6 +145,14 @@ describe("joining over mutual TLS", () => {
       bootstrapClientOptions(),
       "GET",
       "/v1/join/ca",
+    );
+    await assert.rejects(
+      controlCall(manager, joinClientOptions(caCertPem), "POST", "/v1/agent/policy-counters", {
+        at: "x",
+        rules: [],
+        endOfTier: [],
+      }),
+      (err) => err instanceof ControlError && err.status === 401,
     );
     await assert.rejects(
       controlCall(manager, joinClientOptions(caCertPem), "GET", "/v1/agent/watch"),

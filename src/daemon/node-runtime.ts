@@ -14,6 +14,7 @@ import { kernelScope } from "../agent/kernel.ts";
 import { ControlError } from "../agent/manager-client.ts";
 import { checkDnsUpstreams, resolvConfNameservers } from "../core/dns-upstream.ts";
 import { invalid, SwarmnetError } from "../core/errors.ts";
+import { restoreSandboxLogging } from "../dataplane/linux/kernel-log.ts";
 import { startControlServer } from "../manager/control-server.ts";
 import type { Dispatcher } from "../manager/dispatcher.ts";
 import { HeartbeatMonitor } from "../manager/heartbeats.ts";
@@ -206,6 +207,12 @@ export class NodeRuntime {
   async leave(): Promise<void> {
     this.agent?.stop();
     this.agent = undefined;
+    // The agent may have turned nf_log_all_netns on for policy logging.
+    try {
+      restoreSandboxLogging(join(this.dataDir, "agent"));
+    } catch (err) {
+      this.log(`could not restore net.netfilter.nf_log_all_netns: ${(err as Error).message}`);
+    }
     await this.closeControl();
     this.membership = undefined;
     await rm(this.membershipFile, { force: true });

@@ -33,7 +33,8 @@ export function chainHeader(c: NftChain): string {
  * flags: everything that cannot change without re-creating it. */
 export function mapHeader(m: NftMapType): string {
   const type = m.map === undefined ? m.type : `${m.type} : ${m.map}`;
-  return m.flags?.length ? `${type}; flags ${m.flags.join(",")}` : type;
+  const flags = m.flags?.length ? `${type}; flags ${m.flags.join(",")}` : type;
+  return m.counter ? `${flags}; counter` : flags;
 }
 
 function sameRules(a: string[], b: string[]): boolean {

@@ -133,9 +133,28 @@ export interface NftMap {
    * may be prefixes and ranges; undefined: none. Cannot change in place: diff
    * re-creates the set. */
   flags?: string[];
+  /** true: every element counts its packets and bytes (nft's `counter`
+   * line in the map's declaration). Cannot change in place. The counts
+   * themselves are never part of the state (observe reads them aside,
+   * `NftCounters`): they change with every packet. */
+  counter?: boolean;
   /** Elements as nft prints them, key text → value text ("" for a set), e.g.
    * "10.0.1.2" → "goto svc-0123456789ab", "tcp . 8080" → "goto pub-tcp-8080". */
   elements: Record<string, string>;
+}
+
+/** Packets and bytes one counter has seen. */
+export interface Counter {
+  packets: number;
+  bytes: number;
+}
+
+/** The counters of one observed table, read beside it (never compared):
+ * per map, element key → its counter; per chain, the counters of its rules
+ * that have one (`counter` statement), in rule order, by rule text. */
+export interface NftCounters {
+  elements: Record<string, Record<string, Counter>>;
+  rules: Record<string, { rule: string; counter: Counter }[]>;
 }
 
 export interface NftTable {

@@ -146,8 +146,10 @@ export function everyRuleTable(): NftTable {
   };
 }
 
-/** Interval-set elements (render-policy.ts) as written → as nft 1.0.6 prints
- * them back (linux/nft.test.ts). Elements must be given in the printed form,
+/** Interval verdict-map keys (render-policy.ts) as written → as nft 1.0.6
+ * prints them back (linux/nft.test.ts). The maps count per element (`counter`
+ * in the declaration): nft prints `KEY counter packets N bytes M : VERDICT`,
+ * and observe reads the key without the counter (parse.ts). Elements must be given in the printed form,
  * or observe never finds them and diff adds them forever: an address range
  * that is exactly a prefix prints as the prefix, a /32 as the bare address,
  * a one-port range "90-90" as "90". Elements of one set must not overlap:

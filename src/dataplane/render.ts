@@ -45,7 +45,7 @@ import {
 } from "./names.ts";
 import { gatewayTable } from "./nft-table.ts";
 import { meshReturn } from "./render-mesh.ts";
-import { policyChains, type SandboxPolicy } from "./render-policy.ts";
+import { policyChains, type SandboxPolicySets } from "./render-policy.ts";
 import {
   FORWARD_DNAT_RULE,
   hostPublishing,
@@ -72,7 +72,9 @@ export interface RenderOptions {
   prefix?: string;
   /** Task/container id → its network policy (render-policy.ts); an owner
    * without an entry is not filtered. */
-  policies?: Map<string, SandboxPolicy>;
+  policies?: Map<string, SandboxPolicySets>;
+  /** Log denied packets with the rule that denied them (NodeView.policyLogDenied). */
+  policyLogDenied?: boolean;
 }
 
 interface Owner {
@@ -244,7 +246,10 @@ export function render(view: NodeView, opts: RenderOptions): KernelState {
       }
       const policy = opts.policies?.get(owner.id);
       if (policy) {
-        const p = policyChains(policy);
+        const p = policyChains(policy, {
+          owner: owner.id,
+          logDenied: opts.policyLogDenied === true,
+        });
         if (p.chains.length > 0) {
           const table = sb.nft ?? { family: "ip", name: NFT_TABLE, chains: [], maps: [] };
           table.chains = [...table.chains, ...p.chains].sort(byName);

@@ -1,5 +1,6 @@
 // The manager's control port (2377, mutual TLS): where nodes join and agents
-// stream their node's view, heartbeat, and report task states and output.
+// stream their node's view, heartbeat, and report task states, output and
+// policy counters.
 // Every path but the two join endpoints requires a client certificate of this
 // cluster — checked once, here, before routing (default deny).
 
@@ -25,6 +26,7 @@ import { Router, sendJson } from "./http/router.ts";
 import type { LogBook } from "./logs.ts";
 import type { Manager } from "./manager.ts";
 import { registerNode, reportTaskStatus, type TaskStatusReport } from "./node-ops.ts";
+import { checkCounterReport } from "./policy-counters.ts";
 
 const OPEN_PATHS = new Set(["/v1/join/ca", "/v1/join"]);
 
@@ -111,6 +113,11 @@ export function controlRoutes(
   });
   r.on("POST", "/v1/agent/status", async (req) => {
     await reportTaskStatus(manager, identityOf(req.raw).nodeId, req.body as TaskStatusReport[]);
+    return undefined;
+  });
+  /** The node's policy counters, summed per rule (kept in memory: policy-counters.ts). */
+  r.on("POST", "/v1/agent/policy-counters", (req) => {
+    manager.policyCounters.record(identityOf(req.raw).nodeId, checkCounterReport(req.body));
     return undefined;
   });
   r.on("POST", "/v1/agent/logs", (req) => {

@@ -78,6 +78,7 @@ export class Dispatcher {
     const cluster = this.manager.state.cluster;
     if (!node || !cluster) return undefined;
     const view = nodeView({ ...snap, node, dataPathPort: cluster.dataPathPort });
+    if (cluster.policyLogDenied) view.policyLogDenied = true;
     if (snap.model) {
       view.policySets = this.policySets.setsFor({ ...snap, model: snap.model, nodeId });
     }

@@ -43,6 +43,7 @@ import {
   retireAll,
   retireTask,
 } from "./orchestrator.ts";
+import { PolicyCounterBook } from "./policy-counters.ts";
 import { predefinedNetworks } from "./predefined.ts";
 import { resolve, resolveNetwork } from "./resolve.ts";
 import { eligibleNodes, scheduleServices } from "./scheduler.ts";
@@ -73,6 +74,10 @@ export class Manager {
   private lock: Promise<unknown> = Promise.resolve();
   /** Id of the node this manager runs on. */
   selfNodeId = "";
+  /** The latest policy counters each node's agent reported: kernel facts,
+   * kept in memory only (never in the store; a restarted manager has them
+   * again within one report period). */
+  readonly policyCounters = new PolicyCounterBook();
 
   constructor(store: Store) {
     this.store = store;
@@ -203,6 +208,14 @@ export class Manager {
     await this.transact((tx) => {
       const c = tx.state.cluster!;
       tx.put("cluster", { ...c, joinTokens: rotateJoinToken(c.joinTokens, role, c.ca.certPem) });
+    });
+  }
+
+  /** Turns logging of denied packets on or off (a cluster setting, stored). */
+  async setPolicyLogDenied(on: boolean): Promise<void> {
+    await this.transact((tx) => {
+      const { policyLogDenied: _old, ...c } = tx.state.cluster!;
+      tx.put("cluster", on ? { ...c, policyLogDenied: true } : c);
     });
   }
 

@@ -91,6 +91,14 @@ describe("policy apply, ls, inspect, rm, reach, explain", () => {
     );
     assert.equal(inspected!.name, "allow-web");
     assert.equal(inspected!.text, CALICO_ALLOW);
+    // No agent reported counters (this daemon runs none): none yet, no time.
+    const [withCounters] = await env.inspect<{ counters: unknown[]; countersAt?: string }>(
+      "policy",
+      "inspect",
+      "allow-web",
+    );
+    assert.deepEqual(withCounters!.counters, []);
+    assert.equal(withCounters!.countersAt, undefined);
   });
 
   it("warns about a selector that matches no workload", async () => {
@@ -128,11 +136,16 @@ describe("policy apply, ls, inspect, rm, reach, explain", () => {
     assert.match(allowed, /ingress at x\/client: allowed, no policy selects x\/client/);
   });
 
-  it("keeps policies across a daemon restart", async () => {
+  it("keeps policies and denied-packet logging across a daemon restart", async () => {
+    assert.equal(await env.ok("policy", "logging"), "denied packets: not logged\n");
+    assert.equal(await env.ok("policy", "logging", "on"), "denied packets: logged\n");
     const before = await env.ok("policy", "ls", "--format", "json");
     await env.kill("SIGTERM");
     await env.startDaemon();
     assert.equal(await env.ok("policy", "ls", "--format", "json"), before);
+    assert.equal(await env.ok("policy", "logging"), "denied packets: logged\n");
+    assert.equal(await env.ok("policy", "logging", "off"), "denied packets: not logged\n");
+    assert.match(await env.fails("policy", "logging", "maybe"), /takes "on", "off" or nothing/);
   });
 
   it("removes policies; a missing one is an error", async () => {

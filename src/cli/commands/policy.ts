@@ -3,11 +3,19 @@
 // are read from disk and the evaluator decides every cell. With --live the
 // workloads run in the cluster and real probes decide (src/cli/policy-live/live.ts).
 // `policy apply | ls | inspect | rm`, `reach` and `explain`: the stored
-// policies, judged by the daemon against the cluster's workloads.
+// policies, judged by the daemon against the cluster's workloads; `reach
+// --probe` checks that matrix against the kernel (policy-live/reach-probe.ts).
 import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { invalid } from "../../core/errors.ts";
 import type { StoredPolicy } from "../../core/model.ts";
+import { bootTimeMs, readKmsg } from "../../dataplane/linux/kernel-log.ts";
+import {
+  formatPolicyLogEntry,
+  type PolicyLogEntry,
+  parsePolicyLogRecord,
+  parseSince,
+} from "../../dataplane/policy-log.ts";
 import { formatMatrix } from "../../policy/explain.ts";
 import { type LoadedFile, loadPolicyPaths, readPolicyFiles } from "../../policy/load.ts";
 import { PolicyError } from "../../policy/model.ts";
@@ -17,6 +25,7 @@ import { parseTestFile } from "../../policy/test-file.ts";
 import { ApiError } from "../client.ts";
 import { type Command, FORMAT_FLAGS, need, outputFormat, printRows } from "../context.ts";
 import { formatDisagreements, runLiveTest } from "../policy-live/live.ts";
+import { formatProbeReport, probeReach, type ReachAnswer } from "../policy-live/reach-probe.ts";
 import { eachArg, inspectCommand } from "./each.ts";
 
 export const policyTest: Command = {
@@ -174,11 +183,16 @@ const PORT_FLAG = {
 
 export const reach: Command = {
   name: "reach",
-  synopsis: "[--stack STACK] [--port PORT/PROTO] [--json]",
+  synopsis: "[--stack STACK] [--port PORT/PROTO] [--probe] [--json]",
   summary: "Show who can reach whom under the stored policies",
   flags: [
     { name: "stack", kind: "string", help: "Only the workloads of this stack" },
     PORT_FLAG,
+    {
+      name: "probe",
+      kind: "bool",
+      help: "Check every cell with real connections from the rows' sandboxes and show where the kernel and the model disagree (as root, on the host of the sandboxes; exit 1 on any disagreement)",
+    },
     { name: "json", kind: "bool", help: "Print the matrix as JSON" },
   ],
   async run(ctx, args) {
@@ -186,10 +200,18 @@ export const reach: Command = {
     const query = new URLSearchParams();
     if (args.flags.stack) query.set("stack", args.flags.stack as string);
     if (args.flags.port) query.set("port", args.flags.port as string);
-    const m = await ctx.client.call<{ port: string; ids: string[]; cells: boolean[][] }>(
-      "GET",
-      `/v1/reach?${query}`,
-    );
+    const m = await ctx.client.call<ReachAnswer>("GET", `/v1/reach?${query}`);
+    if (args.flags.probe === true) {
+      if (m.ids.length === 0) {
+        ctx.err("no workloads");
+        return 0;
+      }
+      const report = await probeReach(m);
+      ctx.out(
+        args.flags.json === true ? JSON.stringify(report, null, 2) : formatProbeReport(report),
+      );
+      return report.disagree > 0 ? 1 : 0;
+    }
     if (args.flags.json === true) ctx.out(JSON.stringify(m, null, 2));
     else if (m.ids.length === 0) ctx.err("no workloads");
     else
@@ -221,12 +243,80 @@ export const explain: Command = {
   },
 };
 
+export const policyLogging: Command = {
+  name: "policy logging",
+  synopsis: "[on|off]",
+  summary: "Show, or turn on or off, logging of denied packets with the rule that denied them",
+  flags: [],
+  async run(ctx, args) {
+    const [want, ...rest] = args.positionals;
+    if (rest.length || (want !== undefined && want !== "on" && want !== "off"))
+      throw invalid(`"swarmnet policy logging" takes "on", "off" or nothing`);
+    const r =
+      want === undefined
+        ? await ctx.client.call<{ denied: boolean }>("GET", "/v1/policy-logging")
+        : await ctx.client.call<{ denied: boolean }>("POST", "/v1/policy-logging", {
+            denied: want === "on",
+          });
+    ctx.out(`denied packets: ${r.denied ? "logged" : "not logged"}`);
+    return 0;
+  },
+};
+
+export const policyLog: Command = {
+  name: "policy log",
+  synopsis: "[--follow] [--since 10m|DATE] [--json]",
+  summary:
+    "Show the packets policies logged on this host (Log rules; denied packets with `policy logging on`), from the kernel log (as root)",
+  flags: [
+    { name: "follow", short: "f", kind: "bool", help: "Keep printing new lines" },
+    { name: "since", kind: "string", help: "Only lines since then: 30s, 10m, 2h, or a date" },
+    { name: "json", kind: "bool", help: "One JSON object per line" },
+  ],
+  async run(ctx, args) {
+    if (args.positionals.length) throw invalid(`"swarmnet policy log" accepts no arguments`);
+    const since =
+      typeof args.flags.since === "string" && args.flags.since !== ""
+        ? parseSince(args.flags.since)
+        : undefined;
+    if (since === null)
+      throw invalid(`invalid --since "${args.flags.since}": expected 30s, 10m, 2h or a date`);
+    const boot = bootTimeMs();
+    const print = (e: PolicyLogEntry) => {
+      if (since !== undefined && e.time !== undefined && Date.parse(e.time) < since) return;
+      ctx.out(args.flags.json === true ? JSON.stringify(e) : formatPolicyLogEntry(e));
+    };
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once("SIGINT", onSignal);
+    try {
+      await readKmsg(
+        (record) => {
+          const e = parsePolicyLogRecord(record, boot);
+          if (e) print(e);
+        },
+        { follow: args.flags.follow === true, signal: stop.signal },
+      );
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EACCES" || code === "EPERM")
+        throw invalid("reading the kernel log (/dev/kmsg) needs root");
+      throw err;
+    } finally {
+      process.off("SIGINT", onSignal);
+    }
+    return 0;
+  },
+};
+
 export const POLICY_COMMANDS: Command[] = [
   policyApply,
   policyLs,
   policyInspect,
   policyRm,
   policyTest,
+  policyLog,
+  policyLogging,
   reach,
   explain,
 ];

@@ -13,8 +13,10 @@ export interface LiveProbe {
 
 export interface LiveProbeResult extends LiveProbe {
   ok: boolean;
-  /** Why it failed: TIMEOUT, ECONNREFUSED, … */
+  /** Why it failed: TIMEOUT, ECONNREFUSED, EPERM, … */
   error?: string;
+  /** TCP: the handshake completed (even if no line was answered after). */
+  connected?: boolean;
 }
 
 /** Long enough for a cross-node first packet (ARP, VXLAN), short enough that a
@@ -22,19 +24,20 @@ export interface LiveProbeResult extends LiveProbe {
 export const PROBE_TIMEOUT_MS = 1500;
 
 // TCP: connected and a line answered (the responder answers every line), so a
-// half-open or refused connection never counts. UDP: a datagram answered on a
+// half-open or refused connection never counts as ok (`connected` says the
+// handshake completed, for `reach --probe`, which asks only whether packets got there). UDP: a datagram answered on a
 // connected socket (a reply from any other address is not an answer), sent
 // again every 300 ms because a first datagram can be lost to ARP.
 const PROBE_SCRIPT = `const net = require("node:net"), dgram = require("node:dgram");
 const probes = JSON.parse(process.argv[1]), T = Number(process.argv[2]);
 function tcp(p) {
   return new Promise((resolve) => {
-    let over = false, buf = "";
+    let over = false, buf = "", connected = false;
     const s = net.connect(p.port, p.addr);
-    const done = (ok, error) => { if (over) return; over = true; clearTimeout(t); s.destroy(); resolve({ ...p, ok, error }); };
+    const done = (ok, error) => { if (over) return; over = true; clearTimeout(t); s.destroy(); resolve({ ...p, ok, error, connected }); };
     const t = setTimeout(() => done(false, "TIMEOUT"), T);
     s.setEncoding("utf8");
-    s.on("connect", () => s.write("policy-test\\n"));
+    s.on("connect", () => { connected = true; s.write("policy-test\\n"); });
     s.on("data", (c) => { buf += c; if (buf.includes("\\n")) done(true); });
     s.on("error", (e) => done(false, e.code || e.message));
     s.on("end", () => done(false, "EOF"));
@@ -49,7 +52,7 @@ function udp(p) {
     const send = () => { try { s.send("policy-test\\n", (e) => e && done(false, e.code || e.message)); } catch (e) { done(false, e.code || e.message); } };
     s.on("message", () => done(true));
     s.on("error", (e) => done(false, e.code || e.message));
-    s.connect(p.port, p.addr, () => { again = setInterval(send, 300); send(); });
+    s.connect(p.port, p.addr, (e) => { if (e) return done(false, e.code || e.message); again = setInterval(send, 300); send(); });
   });
 }
 Promise.all(probes.map((p) => (p.kind === "udp" ? udp(p) : tcp(p)))).then((r) => console.log(JSON.stringify(r)));`;

@@ -4,16 +4,21 @@
 // it, and swarmnet's nftables table in the host namespace — and nothing else.
 // Deliberately not observe+diff: it must work on a half-built or broken node,
 // and on a lab host whose namespace is already gone.
-// ip_forward is left as it is (it may have been on before swarmnet came).
+// ip_forward is left as it is (it may have been on before swarmnet came);
+// net.netfilter.nf_log_all_netns is put back to what swarmnet found, if it
+// changed it and the node's state directory is given (kernel-log.ts).
 import { isNotFound } from "../errors.ts";
 import { checkNsName, GW_BRIDGE, NFT_TABLE, OWNER_ALIAS, type Scope } from "../names.ts";
 import { inNs, ip, run, splitJson } from "./exec.ts";
+import { restoreSandboxLogging } from "./kernel-log.ts";
 import { ownedNamespaces } from "./observe.ts";
 
 export interface CleanupResult {
   namespaces: string[];
   gwBridge: boolean;
   nftTable: boolean;
+  /** nf_log_all_netns was put back to the value swarmnet found. */
+  nfLog?: boolean;
 }
 
 async function ignoreNotFound<T>(p: Promise<T>, absent: T): Promise<T> {
@@ -25,7 +30,10 @@ async function ignoreNotFound<T>(p: Promise<T>, absent: T): Promise<T> {
   }
 }
 
-export async function cleanup(scope: Scope): Promise<CleanupResult> {
+export async function cleanup(
+  scope: Scope,
+  opts: { stateDir?: string } = {},
+): Promise<CleanupResult> {
   const hostNs = checkNsName(scope.hostNs);
   const owned = await ownedNamespaces(scope.prefix);
   const namespaces = owned.map((o) => o.name);
@@ -46,5 +54,6 @@ export async function cleanup(scope: Scope): Promise<CleanupResult> {
     run(inNs(hostNs, ["nft", "delete", "table", "ip", NFT_TABLE])).then(() => true),
     false,
   );
-  return { namespaces, gwBridge, nftTable };
+  if (opts.stateDir === undefined) return { namespaces, gwBridge, nftTable };
+  return { namespaces, gwBridge, nftTable, nfLog: restoreSandboxLogging(opts.stateDir) };
 }

@@ -166,7 +166,8 @@ export function stepLines(s: Step): Lines {
       const kind = m.map === undefined ? "set" : "map";
       const type = m.map === undefined ? m.type : `${m.type} : ${m.map}`;
       const flags = m.flags?.length ? ` flags ${m.flags.join(",")};` : "";
-      return nft(`add ${kind} ${nftName(s, m.name)} { type ${type};${flags} }`);
+      const counter = m.counter ? " counter;" : "";
+      return nft(`add ${kind} ${nftName(s, m.name)} { type ${type};${flags}${counter} }`);
     }
     case "nft-map-del":
       return nft(`delete ${s.map.map === undefined ? "set" : "map"} ${nftName(s, s.map.name)}`);

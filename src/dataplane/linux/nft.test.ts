@@ -118,12 +118,15 @@ describe("nftables tables on the kernel", {
     );
   });
 
-  it("reads interval-set elements back in nft's printed form", async () => {
+  it("reads policy verdict-map elements back in nft's printed form", async () => {
+    // As render-policy.ts writes them: interval verdict maps counting per element.
     const set = (name: string, type: string, keys: readonly string[]) => ({
       name,
       type,
+      map: "verdict",
       flags: ["interval"],
-      elements: Object.fromEntries(keys.map((k) => [k, ""])),
+      counter: true,
+      elements: Object.fromEntries(keys.map((k, i) => [k, i % 2 ? "drop" : "accept"])),
     });
     const table = (written: boolean): NftTable => {
       const pick = (m: Record<string, string>) => (written ? Object.keys(m) : Object.values(m));

@@ -8,6 +8,7 @@ import {
   byName,
   type KernelState,
   type Namespace,
+  type NftCounters,
   type NftTable,
   type NsRole,
   sortNamespace,
@@ -44,6 +45,7 @@ interface RawNs {
   links: RawLink[];
   nsids: Map<number, string>;
   ns: Namespace;
+  counters?: NftCounters;
 }
 
 /** Namespaces under /run/netns that this prefix owns (see parseNsName). */
@@ -81,6 +83,8 @@ interface NsRead {
   /** The JSON documents of the ip batch, then the FDB's if asked for. */
   docs: unknown[];
   nft?: NftTable;
+  /** Its counters' values (never part of the state). */
+  counters?: NftCounters;
 }
 
 async function readNamespace(ns: string, batch: string[], fdb: boolean): Promise<NsRead> {
@@ -88,7 +92,10 @@ async function readNamespace(ns: string, batch: string[], fdb: boolean): Promise
   const { stdout, stderr } = await run(argv, batch.map((l) => `${l}\n`).join(""));
   const out = splitNsRead(stdout);
   const docs = splitJson(out.json);
-  if (out.nftStatus === 0) return { docs, nft: parseNftTable(out.nft) };
+  if (out.nftStatus === 0) {
+    const counters: NftCounters = { elements: {}, rules: {} };
+    return { docs, nft: parseNftTable(out.nft, counters), counters };
+  }
   const code = classify(stderr);
   if (code === "DP_NOT_FOUND") return { docs };
   const first = stderr.trim().split("\n")[0] ?? "";
@@ -102,7 +109,7 @@ async function readNamespace(ns: string, batch: string[], fdb: boolean): Promise
 async function readNs(name: string, role: OwnedNsRole): Promise<RawNs | undefined> {
   try {
     const fdb = role === "network";
-    const { docs, nft } = await readNamespace(
+    const { docs, nft, counters } = await readNamespace(
       name,
       [
         "addr show",
@@ -128,7 +135,7 @@ async function readNs(name: string, role: OwnedNsRole): Promise<RawNs | undefine
       rpFilter: parseRpFilter(netconf),
     };
     if (nft) ns.nft = nft;
-    return { name, role, links, nsids: parseNsids(ids), ns };
+    return { name, role, links, nsids: parseNsids(ids), ns, ...(counters ? { counters } : {}) };
   } catch (err) {
     if (isNotFound(err)) return undefined; // deleted while we looked: absent
     throw err;
@@ -190,7 +197,14 @@ function strip(l: RawLink, hostNs: string): RawLink {
   return link as RawLink;
 }
 
-export async function observe(scope: Scope): Promise<KernelState> {
+/** What swarmnet owns on the node. `counters`, when given, receives the
+ * counter values of each namespace's table (by namespace name; not the host
+ * namespace's): kernel facts that change with every packet, so they are kept
+ * out of the state diff compares. */
+export async function observe(
+  scope: Scope,
+  counters?: Map<string, NftCounters>,
+): Promise<KernelState> {
   const hostNs = checkNsName(scope.hostNs);
   const owned = await ownedNamespaces(scope.prefix);
   const [host, ...found] = await Promise.all([
@@ -199,6 +213,9 @@ export async function observe(scope: Scope): Promise<KernelState> {
   ]);
   const raws = found.filter((r): r is RawNs => r !== undefined);
   pairPeers([host, ...raws]);
+  if (counters) {
+    for (const r of raws) if (r.counters) counters.set(r.name, r.counters);
+  }
   const finish = (r: RawNs): Namespace =>
     sortNamespace({ ...r.ns, links: r.links.map((l) => strip(l, hostNs)) });
   return { host: finish(host), namespaces: raws.map(finish).sort(byName) };

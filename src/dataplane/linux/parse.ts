@@ -4,12 +4,14 @@
 import { DataplaneError } from "../errors.ts";
 import {
   byName,
+  type Counter,
   type FdbEntry,
   type Link,
   type LinkKind,
   MAIN_TABLE,
   type NeighEntry,
   type NftChain,
+  type NftCounters,
   type NftMap,
   type NftTable,
   type Route,
@@ -168,8 +170,10 @@ export function parseRpFilter(doc: unknown): 0 | 1 | 2 {
 /** `nft list table ip NAME`: chains with their hook line and rules, maps and
  * sets with their elements, all as text the way nft prints them (what render
  * writes, so they compare as text). Other objects (flowtables, counters) are
- * skipped. */
-export function parseNftTable(text: string): NftTable {
+ * skipped. Counter values are never part of the table: a rule's `counter
+ * packets 5 bytes 420` reads as `counter`, an element's as nothing; they go
+ * to `counters` when given. */
+export function parseNftTable(text: string, counters?: NftCounters): NftTable {
   const lines = text.split("\n").map((l) => l.trim());
   const head = /^table (ip) (\S+) \{$/.exec(lines[0] ?? "");
   if (!head) throw new DataplaneError("DP_PARSE_FAILED", `nft: unexpected output: ${lines[0]}`);
@@ -190,8 +194,8 @@ export function parseNftTable(text: string): NftTable {
     if (line === "" || line === "}") continue;
     const chain = /^chain (\S+) \{$/.exec(line);
     const map = /^(map|set) (\S+) \{$/.exec(line);
-    if (chain) table.chains.push(parseChain(chain[1]!, body()));
-    else if (map) table.maps.push(parseMap(map[2]!, map[1] === "map", body()));
+    if (chain) table.chains.push(parseChain(chain[1]!, body(), counters));
+    else if (map) table.maps.push(parseMap(map[2]!, map[1] === "map", body(), counters));
     else if (line.endsWith("{")) body(); // not swarmnet's kind of object
   }
   table.chains.sort(byName);
@@ -213,7 +217,18 @@ function braces(line: string): number {
   return n;
 }
 
-function parseChain(name: string, lines: string[]): NftChain {
+// A counter statement as nft prints it, with its values.
+const COUNTER = /\bcounter packets (\d+) bytes (\d+)/;
+
+/** A rule without its counter's values, and the counter (first one) if any. */
+function stripCounter(rule: string): { rule: string; counter?: Counter } {
+  const m = COUNTER.exec(rule);
+  if (!m) return { rule };
+  const text = rule.replace(new RegExp(COUNTER.source, "g"), "counter");
+  return { rule: text, counter: { packets: Number(m[1]), bytes: Number(m[2]) } };
+}
+
+function parseChain(name: string, lines: string[], counters?: NftCounters): NftChain {
   const chain: NftChain = { name, rules: [] };
   for (const line of lines) {
     if (line === "" || line.startsWith("comment ")) continue;
@@ -226,7 +241,15 @@ function parseChain(name: string, lines: string[]): NftChain {
       chain.hook = hook[2] as NftChain["hook"];
       chain.priority = hook[3]!;
       chain.policy = hook[4] as NftChain["policy"];
-    } else chain.rules.push(line);
+    } else {
+      const r = stripCounter(line);
+      chain.rules.push(r.rule);
+      if (counters && r.counter) {
+        const list = counters.rules[name] ?? [];
+        list.push({ rule: r.rule, counter: r.counter });
+        counters.rules[name] = list;
+      }
+    }
   }
   return chain;
 }
@@ -234,7 +257,7 @@ function parseChain(name: string, lines: string[]): NftChain {
 /** A map or set. `typeof` maps keep "typeof …" as their type: never what render
  * writes, so diff re-creates them. Flags are read (an interval set differs
  * from a plain one); size and the like are not. */
-function parseMap(name: string, isMap: boolean, lines: string[]): NftMap {
+function parseMap(name: string, isMap: boolean, lines: string[], counters?: NftCounters): NftMap {
   const m: NftMap = { name, type: "", elements: {} };
   let elements = "";
   for (let k = 0; k < lines.length; k++) {
@@ -244,6 +267,8 @@ function parseMap(name: string, isMap: boolean, lines: string[]): NftMap {
       const [key, value] = splitOnce(type[2]!, " : ");
       m.type = type[1] === "type" ? key : `typeof ${key}`;
       if (isMap) m.map = value ?? "";
+    } else if (line === "counter") {
+      m.counter = true;
     } else if (line.startsWith("flags ")) {
       // nft prints several flags comma-separated: "flags constant,interval".
       m.flags = line
@@ -262,12 +287,20 @@ function parseMap(name: string, isMap: boolean, lines: string[]): NftMap {
       elements = text.trim().slice(1, -1);
     }
   }
+  const seen: Record<string, Counter> = {};
   for (const e of splitTop(elements)) {
-    const [key, value] = isMap ? splitOnce(e, " : ") : [e, ""];
+    const [k, value] = isMap ? splitOnce(e, " : ") : [e, ""];
+    // "10.0.1.5 . tcp . 80 counter packets 3 bytes 180 : accept"
+    const c = ELEMENT_COUNTER.exec(k);
+    const key = c ? k.slice(0, c.index) : k;
+    if (c) seen[key] = { packets: Number(c[1]), bytes: Number(c[2]) };
     m.elements[key] = value ?? "";
   }
+  if (counters && Object.keys(seen).length > 0) counters.elements[name] = seen;
   return m;
 }
+
+const ELEMENT_COUNTER = / counter packets (\d+) bytes (\d+)$/;
 
 function splitOnce(text: string, sep: string): [string, string | undefined] {
   const at = text.indexOf(sep);

@@ -1,22 +1,40 @@
 // A sandbox's ingress policy on the real kernel (render-policy.ts): a peer
 // allowed on tcp 80-81 connects there and nowhere else, UDP is dropped, and a
 // connection established before the policy denied it keeps working (stateful
-// by decision). Needs root; everything has a unique prefix, removed in after().
+// by decision). Then allow, explicit deny and Log outcomes: verdicts, the
+// per-element counters and their sums per rule, log lines in the kernel log
+// (nf_log_all_netns turned on and restored), and an empty second diff. Needs root; everything has a unique prefix, removed in after().
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { after, before, describe, it } from "node:test";
 import { diff } from "../diff.ts";
-import { emptyNamespace, type KernelState } from "../kernel-state.ts";
+import { emptyNamespace, type KernelState, type NftCounters } from "../kernel-state.ts";
 import type { Scope } from "../names.ts";
 import { NFT_TABLE } from "../names.ts";
 import { describePlan } from "../plan.ts";
-import { policyChains, type SandboxPolicy } from "../render-policy.ts";
+import { parseKmsgRecord, parsePolicyLogMessage } from "../policy-log.ts";
+import {
+  type PolicyDirectionSets,
+  type PolicyOutcome,
+  policyChains,
+  type SandboxPolicySets,
+  sumPolicyCounters,
+} from "../render-policy.ts";
 import { apply } from "./apply.ts";
 import { cleanup } from "./cleanup.ts";
 import { run } from "./exec.ts";
+import {
+  enableSandboxLogging,
+  NF_LOG_ALL_NETNS,
+  nfLogAllNetns,
+  readKmsg,
+  restoreSandboxLogging,
+} from "./kernel-log.ts";
 import { observe } from "./observe.ts";
-import { namespacesStartingWith, removeNamespaces } from "./testbed.ts";
+import { namespacesStartingWith, ping, removeNamespaces } from "./testbed.ts";
 
 const root = process.getuid?.() === 0;
 
@@ -55,6 +73,29 @@ s.on("error", (e) => { console.log("ERR " + e.code); process.exit(0); });
 process.stdin.once("data", () => { s.write("2"); setTimeout(() => { console.log("timeout"); process.exit(0); }, 2000); });
 `;
 
+const ALLOW: PolicyOutcome = { action: "accept", rule: "t/allow ingress[0]", logs: [] };
+
+/** Every element allowed by one rule. */
+function allow(ports: string[]): PolicyDirectionSets {
+  return { ports: Object.fromEntries(ports.map((p) => [p, 0])), other: {}, outcomes: [ALLOW] };
+}
+
+const W = (n: number) => `t/web ingress[${n}]`;
+
+/** Allow tcp 80, deny tcp 81 and ICMP, log (t/audit) then allow udp 80. */
+const MIXED: SandboxPolicySets = {
+  ingress: {
+    ports: { "10.9.0.1 . tcp . 80": 0, "10.9.0.1 . tcp . 81": 1, "10.9.0.1 . udp . 80": 2 },
+    other: { "10.9.0.1 . icmp": 3 },
+    outcomes: [
+      { action: "accept", rule: W(0), logs: [] },
+      { action: "drop", rule: W(1), logs: [] },
+      { action: "accept", rule: W(2), logs: ["t/audit ingress[0]"] },
+      { action: "drop", rule: W(3), logs: [] },
+    ],
+  },
+};
+
 describe("policy in a sandbox on the kernel", {
   skip: root ? false : "needs root (creates network namespaces)",
 }, () => {
@@ -63,17 +104,19 @@ describe("policy in a sandbox on the kernel", {
   const sb = `${scope.prefix}sb-taskaaaaaaaa`;
   const peer = `${prefix}peer`;
   const stops: (() => void)[] = [];
+  // Unique per run, so this run's log lines are told from any other's.
+  const owner = randomBytes(6).toString("hex");
 
   /** What the kernel holds now, with the sandbox's table being `policy`'s. */
-  async function desired(p: SandboxPolicy): Promise<KernelState> {
+  async function desired(p: SandboxPolicySets, logDenied = false): Promise<KernelState> {
     const state = await observe(scope);
-    const { chains, maps } = policyChains(p);
+    const { chains, maps } = policyChains(p, { owner, logDenied });
     state.namespaces[0]!.nft = { family: "ip", name: NFT_TABLE, chains, maps };
     return state;
   }
 
-  async function sync(p: SandboxPolicy) {
-    const want = await desired(p);
+  async function sync(p: SandboxPolicySets, logDenied = false) {
+    const want = await desired(p, logDenied);
     const plan = diff(await observe(scope), want);
     await apply(plan);
     assert.equal(describePlan(diff(await observe(scope), want)), "");
@@ -140,7 +183,7 @@ describe("policy in a sandbox on the kernel", {
     // Without a policy everything passes.
     assert.equal(await once("tcp", 82), "ok");
     assert.equal(await once("udp", 80), "ok");
-    await sync({ ingress: { ports: ["10.9.0.1 . tcp . 80-81"], other: [] } });
+    await sync({ ingress: allow(["10.9.0.1 . tcp . 80-81"]) });
     assert.equal(await once("tcp", 80), "ok");
     assert.equal(await once("tcp", 81), "ok");
     assert.equal(await once("tcp", 82), "ERR ETIMEDOUT");
@@ -163,7 +206,7 @@ describe("policy in a sandbox on the kernel", {
         if (out.includes("got 2")) long.kill();
       });
     });
-    const plan = await sync({ ingress: { ports: [], other: [] } });
+    const plan = await sync({ ingress: allow([]) });
     assert.deepEqual(
       plan.steps.map((s) => s.kind),
       ["nft-element-del"],
@@ -172,9 +215,100 @@ describe("policy in a sandbox on the kernel", {
     long.stdin.write("go\n");
     await ended;
     assert.match(out, /got 2/);
-    assert.deepEqual(
-      diff(await observe(scope), await desired({ ingress: { ports: [], other: [] } })).steps,
-      [],
-    );
+    assert.deepEqual(diff(await observe(scope), await desired({ ingress: allow([]) })).steps, []);
+  });
+
+  it("decides by rule, counts per element and logs with the deciding rule", async () => {
+    const stateDir = mkdtempSync(`${tmpdir()}/t-pol-`);
+    const found = nfLogAllNetns();
+    try {
+      const logging = enableSandboxLogging(stateDir);
+      await sync(MIXED, true);
+      assert.equal(await once("tcp", 80), "ok");
+      assert.equal(await once("tcp", 81), "ERR ETIMEDOUT");
+      assert.equal(await once("udp", 80), "ok");
+      assert.equal(await once("tcp", 82), "ERR ETIMEDOUT");
+      const pinged = await ping(peer, "10.9.0.2"); // undefined: no ping here
+      if (pinged !== undefined) assert.equal(pinged, false);
+
+      // Counters: read aside, never in the state (the diff stays empty).
+      const counters = new Map<string, NftCounters>();
+      const state = await observe(scope, counters);
+      assert.deepEqual(diff(state, await desired(MIXED, true)).steps, []);
+      const got = counters.get(sb)!;
+      const el = got.elements["policy-in"]!;
+      // A connection's first packet is judged; the rest are established.
+      assert.equal(el["10.9.0.1 . tcp . 80"]!.packets, 1);
+      assert.equal(el["10.9.0.1 . udp . 80"]!.packets, 1);
+      assert.ok(el["10.9.0.1 . tcp . 81"]!.packets >= 1); // SYN, and retries
+      const icmp = got.elements["policy-in-other"]?.["10.9.0.1 . icmp"]?.packets ?? 0;
+      assert.equal(icmp > 0, pinged !== undefined);
+      const sums = sumPolicyCounters({ [owner]: MIXED }, () => got);
+      const by = new Map(sums.rules.map((r) => [r.rule, r]));
+      assert.equal(by.get(W(0))!.packets, 1);
+      assert.equal(by.get(W(1))!.packets, el["10.9.0.1 . tcp . 81"]!.packets);
+      assert.equal(by.get(W(2))!.packets, 1);
+      assert.equal(by.get("t/audit ingress[0]")!.packets, 1);
+      assert.equal(by.get(W(3))!.packets, icmp);
+      assert.ok(by.get(W(0))!.bytes > 0);
+      const [eot] = sums.endOfTier;
+      assert.equal(eot?.direction, "ingress");
+      assert.ok(eot!.packets >= 1); // tcp 82
+
+      // Log lines, with the prefix naming the sandbox and the rule.
+      if (logging === "on") {
+        const entries: ReturnType<typeof parsePolicyLogMessage>[] = [];
+        await readKmsg((r) => {
+          const e = parsePolicyLogMessage(parseKmsgRecord(r)?.message ?? "");
+          if (e?.owner === owner.slice(0, 12)) entries.push(e);
+        });
+        const seen = (by: string, verdict: string, rule: string, proto: string, dport?: number) =>
+          entries.some(
+            (e) =>
+              e!.by === by &&
+              e!.verdict === verdict &&
+              e!.rule === rule &&
+              e!.proto === proto &&
+              e!.src === "10.9.0.1" &&
+              e!.dst === "10.9.0.2" &&
+              (dport === undefined || e!.dport === dport),
+          );
+        assert.ok(seen("rule", "drop", W(1), "TCP", 81), JSON.stringify(entries));
+        assert.ok(seen("log", "accept", "t/audit ingress[0]", "UDP", 80));
+        assert.ok(seen("rule", "drop", "end-of-tier ingress", "TCP", 82));
+        if (pinged !== undefined) assert.ok(seen("rule", "drop", W(3), "ICMP"));
+        assert.ok(!entries.some((e) => e!.rule === W(0))); // allowed, not logged
+      }
+
+      // Denied packets no longer logged: values change, two chains go.
+      const plan = await sync(MIXED, false);
+      const name = (s: (typeof plan.steps)[number]) =>
+        "key" in s
+          ? s.key
+          : "chain" in s
+            ? typeof s.chain === "string"
+              ? s.chain
+              : s.chain.name
+            : "";
+      assert.deepEqual(
+        plan.steps.map((s) => `${s.kind} ${name(s)}`),
+        [
+          "nft-chain-rules ingress",
+          "nft-element-del 10.9.0.1 . tcp . 81",
+          "nft-element-add 10.9.0.1 . tcp . 81",
+          "nft-element-del 10.9.0.1 . icmp",
+          "nft-element-add 10.9.0.1 . icmp",
+          "nft-chain-flush pin-log-1",
+          "nft-chain-flush pin-log-3",
+          "nft-chain-del pin-log-1",
+          "nft-chain-del pin-log-3",
+        ],
+      );
+      assert.equal(await once("tcp", 81), "ERR ETIMEDOUT");
+    } finally {
+      restoreSandboxLogging(stateDir);
+      rmSync(stateDir, { recursive: true, force: true });
+      assert.equal(nfLogAllNetns(), found, `${NF_LOG_ALL_NETNS} restored`);
+    }
   });
 });
