@@ -4,9 +4,11 @@
 import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { connect } from "node:net";
+import { cpus, hostname, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { formatHost, type HostAddress } from "../core/host-url.ts";
 import { Dispatcher } from "../manager/dispatcher.ts";
+import { dockerApiHandler } from "../manager/docker/server.ts";
 import { nativeRoutes } from "../manager/http/routes.ts";
 import { Manager } from "../manager/manager.ts";
 import { openEmbeddedStore } from "../store/embedded.ts";
@@ -22,6 +24,9 @@ export interface DaemonOptions {
   dnsUpstreams?: string[];
   /** Where the default DNS upstreams are read (default /etc/resolv.conf). */
   resolvConf?: string;
+  /** Where the Docker-compatible API answers (default: unix socket
+   * `<dataDir>/docker.sock`). */
+  dockerHost?: HostAddress;
 }
 
 export interface RunningDaemon {
@@ -69,12 +74,31 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     },
   );
   const server = createServer((req, res) => void router.handle(req, res));
+  const dockerHost: HostAddress = opts.dockerHost ?? {
+    kind: "unix",
+    path: join(opts.dataDir, "docker.sock"),
+  };
+  const dockerServer = createServer(
+    dockerApiHandler(manager, {
+      version: VERSION,
+      kernel: release(),
+      cpus: cpus().length,
+      memory: totalmem(),
+      hostname: hostname(),
+    }),
+  );
   // Written before the socket answers (the store lock makes the data dir ours): whoever
   // reaches the daemon, `swarmnet init` included, finds its pid already there.
   const pidFile = join(opts.dataDir, "daemon.pid");
   await writeFile(pidFile, `${process.pid}\n`);
   try {
     await listen(server, opts.host);
+    try {
+      await listen(dockerServer, dockerHost);
+    } catch (err) {
+      server.close();
+      throw err;
+    }
   } catch (err) {
     dispatcher.close();
     await rm(pidFile, { force: true });
@@ -84,7 +108,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   await runtime.resume();
   const address = formatHost(opts.host);
   log(
-    `swarmnet ${VERSION} listening on ${address}, state in ${opts.dataDir}${manager.initialized ? " (swarm active)" : ""}`,
+    `swarmnet ${VERSION} listening on ${address} (Docker API on ${formatHost(dockerHost)}), state in ${opts.dataDir}${manager.initialized ? " (swarm active)" : ""}`,
   );
   return {
     manager,
@@ -93,9 +117,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     async close() {
       await runtime.close();
       dispatcher.close();
-      server.closeAllConnections();
-      await new Promise<void>((done) => server.close(() => done()));
-      if (opts.host.kind === "unix") await rm(opts.host.path, { force: true });
+      for (const [srv, host] of [
+        [server, opts.host],
+        [dockerServer, dockerHost],
+      ] as const) {
+        srv.closeAllConnections();
+        await new Promise<void>((done) => srv.close(() => done()));
+        if (host.kind === "unix") await rm(host.path, { force: true });
+      }
       await rm(pidFile, { force: true });
       await store.close();
       log("swarmnet daemon stopped");
