@@ -557,7 +557,7 @@ async function setInfo(
   ns: string,
   clientIp: string,
 ): Promise<{ elements: number; client: boolean }> {
-  const r = await run(nsArgv(ns, ["nft", "list", "set", "ip", NFT_TABLE, "policy-in"]), {
+  const r = await run(nsArgv(ns, ["nft", "list", "map", "ip", NFT_TABLE, "policy-in"]), {
     timeoutMs: 30_000,
     ...stopped,
   });
@@ -644,7 +644,7 @@ async function programmingRun(): Promise<BenchResult> {
           const t1 = Date.now();
           // The set, polled from here in parallel with the prober's connects.
           const setAt = until(
-            `the server's policy-in set holds the client (${serverNs})`,
+            `the server's policy-in map holds the client (${serverNs})`,
             PROGRAM_LIMIT_MS,
             20,
             async () => {
@@ -706,7 +706,7 @@ async function programmingRun(): Promise<BenchResult> {
             `apply_to_enforce = from the POST being sent to the first successful new TCP connect from the ` +
             `client's sandbox; enforce = the same from the call returning (negative: enforced before it returned); ` +
             `the prober is a resident Node process connecting every ${PROBE_MS} ms; set_seen = from the call returning until ` +
-            `\`nft list set ip swarmnet policy-in\` in the server's sandbox (the only sandbox whose sets ` +
+            `\`nft list map ip swarmnet policy-in\` in the server's sandbox (the only sandbox whose maps ` +
             `change: the client's egress is not selected) holds the client's element, polled every ~20 ms ` +
             `plus nft's own listing time (polling starts when the call returns: if the set was already there, ` +
             `this is one poll). apply_call = the POST itself (parse, store, warnings). ${PROGRAM_ROUNDS} ` +

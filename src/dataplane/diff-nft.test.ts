@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { diff } from "./diff.ts";
+import { REMAKE_AFTER_DELETIONS } from "./diff-nft.ts";
 import { emptyNamespace, type KernelState, type NftTable } from "./kernel-state.ts";
 import { everyRuleTable, manyServices, serviceRule, vipTable } from "./nft-fixtures.ts";
 import type { Plan } from "./plan.ts";
@@ -121,6 +122,33 @@ describe("diff of nft tables", () => {
       "nft-chain-rules output",
       "nft-element-add vips 10.0.1.0",
     ]);
+  });
+
+  it("re-creates a map rather than deleting many of its elements one by one", () => {
+    const withElements = (n: number, from: number) => {
+      const t = vipTable(services.slice(0, 1));
+      const m = t.maps[0]!;
+      m.elements = {};
+      for (let i = 0; i < n; i++)
+        m.elements[`10.2.${(from + i) >> 8}.${(from + i) & 255}`] = `goto ${svc(0)}`;
+      return t;
+    };
+    // A few deletions: element by element.
+    const few = ops(diff(node(withElements(300, 0)), node(withElements(300, 10))));
+    assert.equal(few.filter((o) => o.startsWith("nft-element-del")).length, 10);
+    assert.ok(!few.some((o) => o.startsWith("nft-map")));
+    // REMAKE_AFTER_DELETIONS or more: the map is deleted and added whole, in one plan.
+    const many = ops(
+      diff(node(withElements(300, 0)), node(withElements(300, REMAKE_AFTER_DELETIONS))),
+    );
+    assert.deepEqual(many.slice(0, 4), [
+      "nft-chain-flush output",
+      "nft-map-del vips",
+      "nft-map-add vips",
+      "nft-chain-rules output",
+    ]);
+    assert.equal(many.filter((o) => o.startsWith("nft-element-add")).length, 300);
+    assert.ok(!many.some((o) => o.startsWith("nft-element-del")));
   });
 
   it("re-creates a base chain whose hook changed, keeping the rest", () => {

@@ -106,6 +106,10 @@ export class PlanBuilder {
 }
 
 /** One line per step, for logs and test failures. */
-export function describePlan(plan: Plan): string {
-  return plan.steps.map((s) => `${s.phase}: ${s.reason}`).join("\n");
+export function describePlan(plan: Plan, limit = 50): string {
+  // A policy change can be 10,000 element steps: the log keeps the first
+  // ones and says how many more, not a line per element.
+  const lines = plan.steps.slice(0, limit).map((s) => `${s.phase}: ${s.reason}`);
+  if (plan.steps.length > limit) lines.push(`… and ${plan.steps.length - limit} more`);
+  return lines.join("\n");
 }

@@ -200,14 +200,10 @@ describe("compile nft", () => {
       "add rule ip swarmnet svc-000000000002 dnat to 10.0.1.5",
       "add rule ip swarmnet svc-000000000003 reject",
       "add rule ip swarmnet svc-000000000004 reject with tcp reset",
-      "add element ip swarmnet locals { 10.0.1.2 }",
-      "add element ip swarmnet locals { 10.0.1.3 }",
-      "add element ip swarmnet published { tcp . 8080 : goto pub-tcp-8080 }",
-      "add element ip swarmnet published { tcp . 8081 : goto pub-tcp-8081 }",
-      "add element ip swarmnet vips { 10.0.1.2 : goto svc-000000000001 }",
-      "add element ip swarmnet vips { 10.0.1.3 : goto svc-000000000002 }",
-      "add element ip swarmnet vips { 10.0.1.4 : goto svc-000000000003 }",
-      "add element ip swarmnet vips { 10.0.1.7 : jump svc-000000000004 }",
+      // Consecutive elements of one map: one command.
+      "add element ip swarmnet locals { 10.0.1.2, 10.0.1.3 }",
+      "add element ip swarmnet published { tcp . 8080 : goto pub-tcp-8080, tcp . 8081 : goto pub-tcp-8081 }",
+      "add element ip swarmnet vips { 10.0.1.2 : goto svc-000000000001, 10.0.1.3 : goto svc-000000000002, 10.0.1.4 : goto svc-000000000003, 10.0.1.7 : jump svc-000000000004 }",
     ]);
   });
 
@@ -218,8 +214,7 @@ describe("compile nft", () => {
       `flush chain ip swarmnet svc-${s0!.id}`,
       `add rule ip swarmnet svc-${s0!.id} ${serviceRule(["10.1.1.7"])}`,
       `add element ip swarmnet vips { 10.0.9.9 : goto svc-${s0!.id} }`,
-      `delete element ip swarmnet vips { ${s0!.vip} }`,
-      `delete element ip swarmnet vips { ${s1!.vip} }`,
+      `delete element ip swarmnet vips { ${s0!.vip}, ${s1!.vip} }`,
       `flush chain ip swarmnet svc-${s1!.id}`,
       `delete chain ip swarmnet svc-${s1!.id}`,
     ]);
