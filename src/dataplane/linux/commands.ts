@@ -190,8 +190,12 @@ export function compile(plan: Plan): Batch[][] {
   const phases: Batch[][] = [];
   for (const phase of PHASES) {
     const batches = new Map<string, Batch>();
-    /** Per batch, the element command its last line is, to extend. */
-    const lastElements = new Map<Batch, string>();
+    /** Per batch, the element command its last line is, and the elements
+     * gathered for it (joined once at the end: growing the line itself
+     * would copy it for every element). */
+    type Group = { batch: Batch; command: string; line: number; elements: string[] };
+    const open = new Map<Batch, Group>();
+    const groups: Group[] = [];
     for (const step of plan.steps) {
       if (step.phase !== phase) continue;
       const l = stepLines(step);
@@ -210,22 +214,25 @@ export function compile(plan: Plan): Batch[][] {
           step.kind === "nft-element-add" && step.value !== ""
             ? `${step.key} : ${step.value}`
             : step.key;
-        if (lastElements.get(batch) === command) {
-          const last = batch.lines.length - 1;
-          batch.lines[last] = `${batch.lines[last]!.slice(0, -2)}, ${elem} }`;
+        const group = open.get(batch);
+        if (group?.command === command) {
+          group.elements.push(elem);
           continue;
         }
-        batch.lines.push(`${command} { ${elem} }`);
+        const started: Group = { batch, command, line: batch.lines.length, elements: [elem] };
+        open.set(batch, started);
+        groups.push(started);
+        batch.lines.push(command);
         batch.from.push(step);
-        lastElements.set(batch, command);
         continue;
       }
-      lastElements.delete(batch);
+      open.delete(batch);
       for (const line of l.lines) {
         batch.lines.push(line);
         batch.from.push(step);
       }
     }
+    for (const g of groups) g.batch.lines[g.line] = `${g.command} { ${g.elements.join(", ")} }`;
     if (batches.size > 0) phases.push([...batches.values()]);
   }
   return phases;
