@@ -184,9 +184,11 @@ export interface Cluster extends Meta {
 export interface StoredPolicy extends Meta {
   /** The policy's name (see Policy.name): what `policy rm` takes. */
   name: string;
-  /** The file as the client named it and its whole text. */
+  /** The file as the client named it, and the text of the policy's YAML
+   * document in it, which starts on line `line`. */
   file: string;
   text: string;
+  line: number;
   policy: Policy;
 }
 

@@ -6,7 +6,7 @@ import { invalid, notFound } from "../core/errors.ts";
 import { newId } from "../core/ids.ts";
 import type { StoredPolicy } from "../core/model.ts";
 import { type ClusterModel, clusterModel } from "../policy/cluster.ts";
-import { comparePolicies, type LoadedFile, parsePolicyFiles } from "../policy/load.ts";
+import { comparePolicies, documentAt, type LoadedFile, parsePolicyFiles } from "../policy/load.ts";
 import { type Policy, PolicyError } from "../policy/model.ts";
 import { policyWarnings } from "../policy/warnings.ts";
 import type { Manager } from "./manager.ts";
@@ -44,6 +44,9 @@ export async function applyPolicies(manager: Manager, files: LoadedFile[]): Prom
   const applied = await manager.transact((tx) =>
     parsed.map(({ policy, file }) => {
       const old = tx.state.list("policies").find((p) => p.name === policy.name);
+      // Its own document, not the whole file: a file of 1,000 policies must
+      // not be stored 1,000 times.
+      const document = documentAt(file.text, policy.origin.line);
       tx.put("policies", {
         id: old?.id ?? newId(),
         version: 0,
@@ -51,7 +54,8 @@ export async function applyPolicies(manager: Manager, files: LoadedFile[]): Prom
         updatedAt: tx.now,
         name: policy.name,
         file: file.file,
-        text: file.text,
+        text: document.text,
+        line: document.line,
         policy,
       });
       return { name: policy.name, created: old === undefined };

@@ -18,11 +18,6 @@ describe("Calico NetworkPolicy", () => {
     assert.deepEqual(p.types, ["Ingress"]);
     assert.deepEqual([p.ingress, p.egress], [[], []]);
     assert.deepEqual(p.origin, { file: "p.yaml", line: 1, column: 1 });
-    assert.deepEqual(p.source, {
-      apiVersion: "projectcalico.org/v3",
-      kind: "NetworkPolicy",
-      metadata: { name: "quiet" },
-    });
   });
 
   it("names, orders and scopes a namespaced policy", () => {

@@ -36,7 +36,6 @@ import {
   scalar,
   string,
   stringMap,
-  toPlain,
 } from "./yaml-node.ts";
 
 export const CALICO_API_VERSION = "projectcalico.org/v3";
@@ -391,7 +390,6 @@ export function compileCalico(doc: Fields, kind: "NetworkPolicy" | "GlobalNetwor
     ingress,
     egress,
     origin: origin(doc.at),
-    source: toPlain(doc.at),
   };
   if (namespace !== undefined) policy.namespace = namespace;
   // A GlobalNetworkPolicy's namespaceSelector narrows what it applies to:

@@ -125,7 +125,6 @@ function world(random: () => number) {
       ingress: rules("ingress"),
       egress: rules("egress"),
       origin: { file: "gen", line: 1, column: 1 },
-      source: {},
     };
     if (!global) policy.namespace = "a";
     else if (maybe(0.3)) policy.namespaceSelector = pick(NAMESPACE_SELECTORS);

@@ -110,7 +110,6 @@ function policy(
     ingress: rules(opts.ingress),
     egress: rules(opts.egress),
     origin,
-    source: {},
   };
 }
 

@@ -20,7 +20,6 @@ import {
   scalar,
   string,
   stringMap,
-  toPlain,
 } from "./yaml-node.ts";
 
 export const K8S_API_VERSION = "networking.k8s.io/v1";
@@ -260,6 +259,5 @@ export function compileKubernetes(doc: Fields): Policy {
     ingress,
     egress,
     origin: origin(doc.at),
-    source: toPlain(doc.at),
   };
 }

@@ -3,7 +3,13 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { loadPolicyPaths, parsePolicies, parsePolicyFiles, readPolicyFiles } from "./load.ts";
+import {
+  documentAt,
+  loadPolicyPaths,
+  parsePolicies,
+  parsePolicyFiles,
+  readPolicyFiles,
+} from "./load.ts";
 import { PolicyError } from "./model.ts";
 import { formatSelector } from "./selector.ts";
 import { assertPolicyError, calico, k8s } from "./test-helpers.ts";
@@ -112,14 +118,27 @@ describe("parsePolicies", () => {
     assert.equal(formatSelector(p!.egress[0]!.destination.selector!), 'app == "web"');
   });
 
-  it("keeps the document as written for inspect", () => {
-    const [p] = parsePolicies(k8s("  podSelector: {matchLabels: {app: a}}\n"), "p.yaml");
-    assert.deepEqual(p!.source, {
-      apiVersion: "networking.k8s.io/v1",
-      kind: "NetworkPolicy",
-      metadata: { name: "p", namespace: "shop" },
-      spec: { podSelector: { matchLabels: { app: "a" } } },
+  it("finds the text of the document a policy was written in", () => {
+    const text = [
+      "# policies",
+      "apiVersion: v1",
+      "kind: List",
+      "---",
+      "a: 1",
+      "b: 2",
+      "--- # second",
+      "c: 3",
+      "...",
+      "---",
+      "d: 4",
+    ].join("\n");
+    assert.deepEqual(documentAt(text, 2), {
+      text: "# policies\napiVersion: v1\nkind: List\n",
+      line: 1,
     });
+    assert.deepEqual(documentAt(text, 6), { text: "a: 1\nb: 2\n", line: 5 });
+    assert.deepEqual(documentAt(text, 8), { text: "c: 3\n", line: 8 });
+    assert.deepEqual(documentAt(text, 11), { text: "d: 4", line: 11 });
   });
 });
 

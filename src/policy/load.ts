@@ -70,6 +70,26 @@ export function parsePolicyFiles(files: LoadedFile[]): Policy[] {
   return finish(files.flatMap((f) => parseFile(f.text, f.file)));
 }
 
+/**
+ * The text of the YAML document holding line `line` (1-based) of a file, and
+ * the line it starts on: what `policy inspect` shows of a policy, instead of
+ * the whole file it came from. Documents are cut at `---` and `...` lines
+ * (markers sit at the start of a line; a policy never holds one there).
+ */
+export function documentAt(text: string, line: number): { text: string; line: number } {
+  const lines = text.split("\n");
+  let start = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const marker = /^(---|\.\.\.)(\s|$)/.test(lines[i]!);
+    if (!marker) continue;
+    if (i + 1 >= line) {
+      return { text: lines.slice(start, i).join("\n") + (i > start ? "\n" : ""), line: start + 1 };
+    }
+    start = i + 1;
+  }
+  return { text: lines.slice(start).join("\n"), line: start + 1 };
+}
+
 /** One of the two readers alone (tests: they must agree). */
 export function parsePoliciesWith(
   reader: "fast" | "precise",
@@ -111,7 +131,9 @@ function parseFast(text: string, file: string): Policy[] {
       const start = open.pop() ?? 0;
       const result = state.result as unknown;
       if (typeof result !== "object" || result === null) return;
-      const at = skipToContent(text, start);
+      // Where js-yaml began reading; yaml-node.ts skips to the node's own text
+      // when (rarely) an origin is asked for.
+      const at = start;
       const seen = starts.get(result);
       // A flow collection closes twice at one place; an alias closes with its
       // anchor's very object somewhere else, so one object would stand at
@@ -129,20 +151,6 @@ function parseFast(text: string, file: string): Policy[] {
     policies.push(...compileDocument({ src, node: null, offset: 0, value: doc }));
   }
   return policies;
-}
-
-/** The first character of a node's own text: after blanks, comments and its
- * anchor or tag (js-yaml reports where it began looking). */
-function skipToContent(text: string, at: number): number {
-  let i = at;
-  for (;;) {
-    while (i < text.length && /\s/.test(text[i]!)) i++;
-    if (text[i] === "#") {
-      while (i < text.length && text[i] !== "\n") i++;
-    } else if (text[i] === "&" || text[i] === "!") {
-      while (i < text.length && !/\s/.test(text[i]!)) i++;
-    } else return i;
-  }
 }
 
 function parsePrecise(text: string, file: string): Policy[] {

@@ -90,8 +90,6 @@ export interface Policy {
   ingress: Rule[];
   egress: Rule[];
   origin: Origin;
-  /** The document as written, for `policy inspect`. */
-  source: unknown;
 }
 
 /** A workload as policies see it: a task or standalone container (or, in

@@ -18,7 +18,6 @@ const denyX: Policy = {
   ingress: [],
   egress: [],
   origin,
-  source: {},
 };
 
 function file(expect: string, port = "80/tcp", extra = ""): string {

@@ -26,7 +26,8 @@ export interface Source {
   text: string;
   /** Precise reading: the syntax tree. */
   precise?: { lines: LineCounter; doc: Document.Parsed };
-  /** Fast reading: where each mapping and sequence starts, and where lines start. */
+  /** Fast reading: where js-yaml began reading each mapping and sequence
+   * (before blanks, comments, anchors), and where lines start. */
   fast?: { starts: WeakMap<object, number>; lineStarts: number[] };
 }
 
@@ -39,6 +40,8 @@ export interface At {
    * the value has no position of its own (a scalar in a fast reading). */
   offset: number;
   value?: unknown;
+  /** Fast reading: the value this one is in. */
+  parent?: At;
 }
 
 export function originAt(src: Source, offset: number): Origin {
@@ -59,19 +62,42 @@ export function originAt(src: Source, offset: number): Origin {
 }
 
 export function origin(at: At): Origin {
-  if (at.src.fast) return originAt(at.src, startOf(at) ?? at.offset);
+  if (at.src.fast) {
+    // A scalar has no position of its own: its nearest enclosing collection's.
+    for (let a: At | undefined = at; a; a = a.parent) {
+      const start = startOf(a);
+      if (start !== undefined) return originAt(at.src, start);
+    }
+    return originAt(at.src, at.offset);
+  }
   return originAt(at.src, at.node?.range?.[0] ?? at.offset);
 }
 
 function startOf(at: At): number | undefined {
   const v = at.value;
-  return typeof v === "object" && v !== null ? at.src.fast?.starts.get(v) : undefined;
+  if (typeof v !== "object" || v === null) return undefined;
+  const began = at.src.fast?.starts.get(v);
+  return began === undefined ? undefined : skipToContent(at.src.text, began);
+}
+
+/** The first character of a node's own text: after blanks, comments and its
+ * anchor or tag (js-yaml reports where it began looking). */
+function skipToContent(text: string, at: number): number {
+  let i = at;
+  for (;;) {
+    while (i < text.length && /\s/.test(text[i]!)) i++;
+    if (text[i] === "#") {
+      while (i < text.length && text[i] !== "\n") i++;
+    } else if (text[i] === "&" || text[i] === "!") {
+      while (i < text.length && !/\s/.test(text[i]!)) i++;
+    } else return i;
+  }
 }
 
 /** A child of a fast-read value: it has a position if it is a mapping or
  * sequence; a scalar reports its parent's. */
 function child(at: At, value: unknown): At {
-  return { src: at.src, node: null, offset: startOf(at) ?? at.offset, value };
+  return { src: at.src, node: null, offset: at.offset, value, parent: at };
 }
 
 function isPlainMap(v: unknown): v is Record<string, unknown> {
@@ -258,13 +284,6 @@ export function stringMap(at: At, what: string): Map<string, { key: At; value: A
     out.set(name, { key, value, text: string(value, `${what} "${name}"`) });
   }
   return out;
-}
-
-/** The document (or part) as plain data, for `policy inspect`. */
-export function toPlain(at: At): unknown {
-  if (at.src.fast) return at.value ?? null;
-  const node = resolve(at);
-  return node ? node.toJS(at.src.precise!.doc) : null;
 }
 
 /**
