@@ -3,6 +3,7 @@
 import { fileURLToPath } from "node:url";
 import type { Container, Task } from "../core/model.ts";
 import type { NodeView } from "../core/node-view.ts";
+import { exposedPorts, RESPONDER_EXPOSE_LABEL } from "../core/ports.ts";
 import { responderPorts } from "./responder.ts";
 
 const RESPONDER_MAIN = fileURLToPath(new URL("./responder-main.ts", import.meta.url));
@@ -23,7 +24,10 @@ export function taskCommand(view: NodeView, o: Task | Container): string[] {
   const service = serviceOf(view, o);
   const command = service ? service.spec.command : "command" in o ? o.command : [];
   if (command.length > 0) return command;
-  const ports = responderPorts(service?.endpoint.ports ?? []);
+  const ports = responderPorts(
+    service?.endpoint.ports ?? [],
+    exposedPorts(service?.spec.containerLabels[RESPONDER_EXPOSE_LABEL]),
+  );
   return [
     process.execPath,
     "--disable-warning=ExperimentalWarning",

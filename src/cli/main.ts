@@ -19,6 +19,7 @@ import {
   serviceScale,
   serviceUpdate,
 } from "./commands/service.ts";
+import { STACK_COMMANDS } from "./commands/stack.ts";
 import { daemon, init, join, joinToken, leave } from "./commands/swarm.ts";
 import type { Command, Ctx } from "./context.ts";
 import { parseFlags, usage } from "./flags.ts";
@@ -52,6 +53,7 @@ const COMMANDS: Command[] = [
   exec,
   ...LAB_COMMANDS,
   ...POLICY_COMMANDS,
+  ...STACK_COMMANDS,
 ];
 
 /** Commands that start a daemon on the address they are given (or the

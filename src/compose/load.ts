@@ -5,7 +5,12 @@
 import { isSwarmnetError } from "../core/errors.ts";
 import type { PortConfig, ServiceSpec } from "../core/model.ts";
 import { checkNetworkRequest, type NetworkCreateRequest } from "../core/network-spec.ts";
-import { parsePortNumber, parseProtocol, parsePublishMode } from "../core/ports.ts";
+import {
+  parsePortNumber,
+  parseProtocol,
+  parsePublishMode,
+  RESPONDER_EXPOSE_LABEL,
+} from "../core/ports.ts";
 import { checkServiceSpec, validateServiceName } from "../core/service-spec.ts";
 import { ComposeError, type Position } from "./errors.ts";
 import { mergeAll } from "./merge.ts";
@@ -605,7 +610,12 @@ function service(
       [STACK_NAMESPACE_LABEL]: stack,
       ...(image ? { [STACK_IMAGE_LABEL]: image } : {}),
     },
-    containerLabels,
+    // The responder (no command) also listens on `expose` ports; the label
+    // carries them to the agent and survives a round trip through Docker's API.
+    containerLabels:
+      argv.length === 0 && exposed.length > 0
+        ? { ...containerLabels, [RESPONDER_EXPOSE_LABEL]: exposed.join(",") }
+        : containerLabels,
     image,
     command: argv,
     mode,

@@ -80,3 +80,16 @@ export function formatPort(p: PortConfig): string {
     ? `${pub}:${p.targetPort}/${p.protocol} (host)`
     : `*:${pub}->${p.targetPort}/${p.protocol}`;
 }
+
+/** Container label: extra ports ("8080,9000") the responder listens on
+ * besides the service's target ports (a compose file's `expose`). */
+export const RESPONDER_EXPOSE_LABEL = "io.swarmnet.responder.expose";
+
+/** The ports in a RESPONDER_EXPOSE_LABEL value; anything else is ignored. */
+export function exposedPorts(label: string | undefined): number[] {
+  if (!label) return [];
+  return label
+    .split(",")
+    .map((p) => Number(p.trim()))
+    .filter((p) => Number.isInteger(p) && p >= 1 && p <= 65535);
+}

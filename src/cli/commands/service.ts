@@ -4,13 +4,23 @@ import { invalid } from "../../core/errors.ts";
 import { shortId } from "../../core/ids.ts";
 import type { PortConfig, Service, ServiceSpec } from "../../core/model.ts";
 import { formatPort, parsePortFlag } from "../../core/ports.ts";
-import { type Command, type Ctx, FORMAT_FLAGS, need, outputFormat, printRows } from "../context.ts";
+import {
+  type Command,
+  type Ctx,
+  FORMAT_FLAGS,
+  need,
+  type OutputFormat,
+  outputFormat,
+  printRows,
+} from "../context.ts";
 import { type FlagSpec, keyValues, type Parsed } from "../flags.ts";
 import { ago } from "../table.ts";
 import { capitalize, eachArg, inspectCommand } from "./each.ts";
 import { waitForConvergence } from "./progress.ts";
 
-type ServiceRow = Service & { serviceStatus: { runningTasks: number; desiredTasks: number } };
+export type ServiceRow = Service & {
+  serviceStatus: { runningTasks: number; desiredTasks: number };
+};
 type NetworkRef = { target: string; aliases: string[] };
 
 const WAIT_FLAGS: FlagSpec[] = [
@@ -112,30 +122,35 @@ export const serviceLs: Command = {
       for (const s of services) ctx.out(shortId(s.id));
       return 0;
     }
-    const rows = services.map((s) => ({
-      ID: shortId(s.id),
-      Name: s.spec.name,
-      Mode: modeText(s),
-      Replicas: `${s.serviceStatus.runningTasks}/${s.serviceStatus.desiredTasks}`,
-      Image: s.spec.image,
-      Ports: s.endpoint.ports.map(formatPort).join(", "),
-    }));
-    printRows(
-      ctx,
-      fmt,
-      [
-        ["ID", "ID"],
-        ["Name", "NAME"],
-        ["Mode", "MODE"],
-        ["Replicas", "REPLICAS"],
-        ["Image", "IMAGE"],
-        ["Ports", "PORTS"],
-      ],
-      rows,
-    );
+    printServices(ctx, fmt, services);
     return 0;
   },
 };
+
+/** The `service ls` table (also `stack services`). */
+export function printServices(ctx: Ctx, fmt: OutputFormat, services: ServiceRow[]): void {
+  const rows = services.map((s) => ({
+    ID: shortId(s.id),
+    Name: s.spec.name,
+    Mode: modeText(s),
+    Replicas: `${s.serviceStatus.runningTasks}/${s.serviceStatus.desiredTasks}`,
+    Image: s.spec.image,
+    Ports: s.endpoint.ports.map(formatPort).join(", "),
+  }));
+  printRows(
+    ctx,
+    fmt,
+    [
+      ["ID", "ID"],
+      ["Name", "NAME"],
+      ["Mode", "MODE"],
+      ["Replicas", "REPLICAS"],
+      ["Image", "IMAGE"],
+      ["Ports", "PORTS"],
+    ],
+    rows,
+  );
+}
 
 interface TaskRow {
   id: string;
