@@ -57,7 +57,7 @@ export interface NodePlan {
   dataDir: string;
   /** SWARMNET_HOST of the node's daemon. */
   host: string;
-  /** DOCKER_HOST the node's Docker-compatible API will answer on (not served yet). */
+  /** DOCKER_HOST of the node's Docker-compatible API. */
   dockerHost: string;
   log: string;
   pidFile: string;

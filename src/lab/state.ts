@@ -152,7 +152,7 @@ export function envLines(state: LabState): string[] {
   return [
     `# swarmnet lab (${state.nodes.length} nodes), manager ${m.name}: eval "$(swarmnet lab env)"`,
     `export SWARMNET_HOST=${m.host}`,
-    "# The Docker-compatible API is not served yet: this is the socket it will answer on.",
+    "# The stock docker CLI drives the lab through the Docker-compatible API:",
     `export DOCKER_HOST=${m.dockerHost}`,
   ];
 }

@@ -302,6 +302,40 @@ export class Manager {
     });
   }
 
+  /**
+   * removeNetwork, except that tasks and containers only on their way out
+   * (their service removed, desired state no longer running) are waited for,
+   * up to `timeoutMs`: as in Docker, a stack's networks can be removed right
+   * after its services (`stack rm`), while their tasks still stop.
+   */
+  async removeNetworkWhenFree(ref: string, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await this.removeNetwork(ref);
+        return;
+      } catch (err) {
+        const net = this.state.list("networks").find((n) => n.id === ref || n.name === ref);
+        const users = [...this.state.list("tasks"), ...this.state.list("containers")].filter(
+          (t) => net && t.networks.some((n) => n.networkId === net.id),
+        );
+        const leaving = users.length > 0 && users.every((t) => t.desiredState !== "running");
+        const services = this.state
+          .list("services")
+          .some((s) => net && s.spec.networks.some((n) => n.target === net.id));
+        if (!leaving || services || Date.now() > deadline) throw err;
+        await new Promise<void>((done) => {
+          const timer = setTimeout(finish, 500);
+          function finish() {
+            clearTimeout(timer);
+            done();
+          }
+          this.events.once("change", finish);
+        });
+      }
+    }
+  }
+
   async createService(input: ServiceSpecInput): Promise<Service> {
     return this.transact((tx, alloc) => {
       const spec = checkServiceSpec(input, (ref) => this.serviceNetwork(ref));

@@ -199,7 +199,7 @@ export function dockerRoutes(manager: Manager, info: DockerInfo): Router {
   });
   r.on("DELETE", "/networks/:ref", async (req) => {
     requireManager();
-    await manager.removeNetwork(req.params.ref!);
+    await manager.removeNetworkWhenFree(req.params.ref!);
     return { status: 204 };
   });
   r.on("POST", "/networks/:ref/connect", async (req) => {

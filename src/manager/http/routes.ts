@@ -198,7 +198,7 @@ export function nativeRoutes(
   });
   r.on("DELETE", "/v1/networks/:ref", async (req) => {
     requireManager();
-    await manager.removeNetwork(req.params.ref!);
+    await manager.removeNetworkWhenFree(req.params.ref!);
     return undefined;
   });
 
