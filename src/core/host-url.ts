@@ -31,3 +31,19 @@ export function formatHost(h: HostAddress): string {
     ? `unix://${h.path}`
     : `tcp://${h.host.includes(":") ? `[${h.host}]` : h.host}:${h.port}`;
 }
+
+/** Refuses a Docker API address that would be served without protection:
+ * TCP off loopback needs TLS with client certificates (dockerd's
+ * --tlsverify); the Docker API can run anything a manager can. */
+export function checkDockerHost(host: HostAddress, tls: boolean): void {
+  if (tls && host.kind !== "tcp") throw invalid("--docker-tlsverify needs a tcp:// Docker host");
+  if (!tls && host.kind === "tcp" && !isLoopback(host.host)) {
+    throw invalid(
+      `refusing to serve the Docker API unencrypted on ${host.host}: use a loopback address, or --docker-tlsverify with --docker-tlscacert, --docker-tlscert and --docker-tlskey`,
+    );
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

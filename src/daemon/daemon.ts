@@ -1,12 +1,15 @@
 // The swarmnet daemon: opens the store in the data directory, loads the
 // manager's state from it and serves the API. What `swarmnet daemon` runs in
 // the foreground (and `swarmnet init` starts in the background).
+
+import { readFileSync } from "node:fs";
 import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { connect } from "node:net";
 import { cpus, hostname, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
-import { formatHost, type HostAddress } from "../core/host-url.ts";
+import { checkDockerHost, formatHost, type HostAddress } from "../core/host-url.ts";
 import { Dispatcher } from "../manager/dispatcher.ts";
 import { dockerApiHandler } from "../manager/docker/server.ts";
 import { nativeRoutes } from "../manager/http/routes.ts";
@@ -27,6 +30,15 @@ export interface DaemonOptions {
   /** Where the Docker-compatible API answers (default: unix socket
    * `<dataDir>/docker.sock`). */
   dockerHost?: HostAddress;
+  /** TLS for a TCP Docker API, client certificates required (dockerd's
+   * --tlsverify): PEM file paths. Without it TCP is served on loopback only. */
+  dockerTls?: DockerTls;
+}
+
+export interface DockerTls {
+  ca: string;
+  cert: string;
+  key: string;
 }
 
 export interface RunningDaemon {
@@ -38,6 +50,7 @@ export interface RunningDaemon {
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const log = opts.log ?? ((line: string) => console.error(`${new Date().toISOString()} ${line}`));
+  if (opts.dockerHost) checkDockerHost(opts.dockerHost, opts.dockerTls !== undefined);
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
   const store: Store = await openEmbeddedStore(join(opts.dataDir, "store"));
   const manager = new Manager(store);
@@ -78,15 +91,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     kind: "unix",
     path: join(opts.dataDir, "docker.sock"),
   };
-  const dockerServer = createServer(
-    dockerApiHandler(manager, {
-      version: VERSION,
-      kernel: release(),
-      cpus: cpus().length,
-      memory: totalmem(),
-      hostname: hostname(),
-    }),
-  );
+  const dockerHandler = dockerApiHandler(manager, {
+    version: VERSION,
+    kernel: release(),
+    cpus: cpus().length,
+    memory: totalmem(),
+    hostname: hostname(),
+  });
+  const dockerServer = dockerApiServer(dockerHost, opts.dockerTls, dockerHandler);
   // Written before the socket answers (the store lock makes the data dir ours): whoever
   // reaches the daemon, `swarmnet init` included, finds its pid already there.
   const pidFile = join(opts.dataDir, "daemon.pid");
@@ -130,6 +142,31 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       log("swarmnet daemon stopped");
     },
   };
+}
+
+/** The Docker API's server: plain HTTP on a unix socket or on loopback;
+ * anywhere else only with TLS and verified client certificates, as dockerd
+ * --tlsverify (the Docker API can run anything a manager can). */
+export function dockerApiServer(
+  host: HostAddress,
+  tls: DockerTls | undefined,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Server {
+  checkDockerHost(host, tls !== undefined);
+  if (tls) {
+    return createHttpsServer(
+      {
+        ca: readFileSync(tls.ca),
+        cert: readFileSync(tls.cert),
+        key: readFileSync(tls.key),
+        requestCert: true,
+        rejectUnauthorized: true,
+        minVersion: "TLSv1.2",
+      },
+      handler,
+    );
+  }
+  return createServer(handler);
 }
 
 async function listen(server: Server, host: HostAddress): Promise<void> {

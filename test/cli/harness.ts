@@ -240,9 +240,10 @@ export class Env {
   }
 
   /** Starts `swarmnet daemon` in the background, as an init system would, and waits until it answers. */
-  async startDaemon(): Promise<void> {
+  async startDaemon(...extra: string[]): Promise<void> {
     const log = openSync(path.join(this.dir, "daemon.log"), "a");
-    const child = spawn(BIN, ["daemon", "--data-dir", this.dataDir, "--host", this.host], {
+    const argv = ["daemon", "--data-dir", this.dataDir, "--host", this.host, ...extra];
+    const child = spawn(BIN, argv, {
       cwd: ROOT,
       env: this.childEnv(),
       detached: true,

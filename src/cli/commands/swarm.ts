@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { dnsUpstreamFlag } from "../../core/dns-upstream.ts";
 import { invalid } from "../../core/errors.ts";
-import { DEFAULT_DATA_DIR, parseHost } from "../../core/host-url.ts";
+import { checkDockerHost, DEFAULT_DATA_DIR, parseHost } from "../../core/host-url.ts";
 import type { Cluster } from "../../core/model.ts";
 import type { Command, Ctx } from "../context.ts";
 
@@ -30,11 +30,53 @@ function dnsUpstreams(args: { flags: Record<string, unknown> }): string[] | unde
 
 export const daemon: Command = {
   name: "daemon",
-  synopsis: "[--data-dir DIR] [--host URL] [--dns-upstream IP[:PORT]...]",
+  synopsis:
+    "[--data-dir DIR] [--host URL] [--dns-upstream IP[:PORT]...] [--docker-host URL [--docker-tlsverify ...]]",
   summary: "Run the swarmnet daemon in the foreground",
-  flags: [DATA_DIR_FLAG, DNS_UPSTREAM_FLAG],
+  flags: [
+    DATA_DIR_FLAG,
+    DNS_UPSTREAM_FLAG,
+    {
+      name: "docker-host",
+      kind: "string",
+      help: "Where the Docker-compatible API listens (default unix://DATA_DIR/docker.sock; tcp:// on loopback, or anywhere with --docker-tlsverify)",
+    },
+    {
+      name: "docker-tlsverify",
+      kind: "bool",
+      help: "Serve the Docker API over TLS and require client certificates signed by --docker-tlscacert",
+    },
+    {
+      name: "docker-tlscacert",
+      kind: "string",
+      help: "CA that signs the Docker API's client certificates (PEM)",
+    },
+    { name: "docker-tlscert", kind: "string", help: "The Docker API's server certificate (PEM)" },
+    { name: "docker-tlskey", kind: "string", help: "The Docker API's server key (PEM)" },
+  ],
   async run(ctx, args) {
     const upstreams = dnsUpstreams(args);
+    const f = args.flags;
+    const dockerHost =
+      f["docker-host"] === undefined ? undefined : parseHost(f["docker-host"] as string);
+    let dockerTls: { ca: string; cert: string; key: string } | undefined;
+    if (f["docker-tlsverify"] === true) {
+      const need = (name: string) => {
+        const v = f[name] as string | undefined;
+        if (!v) throw invalid(`--docker-tlsverify needs --${name}`);
+        return v;
+      };
+      dockerTls = {
+        ca: need("docker-tlscacert"),
+        cert: need("docker-tlscert"),
+        key: need("docker-tlskey"),
+      };
+    } else if (f["docker-tlscacert"] || f["docker-tlscert"] || f["docker-tlskey"]) {
+      throw invalid(
+        "--docker-tlscacert, --docker-tlscert and --docker-tlskey need --docker-tlsverify",
+      );
+    }
+    if (dockerHost) checkDockerHost(dockerHost, dockerTls !== undefined);
     // Loaded here, not at the top: the manager and store are half of the CLI's
     // start-up time, and every other command only talks HTTP.
     const { startDaemon } = await import("../../daemon/daemon.ts");
@@ -42,6 +84,8 @@ export const daemon: Command = {
       dataDir: (args.flags["data-dir"] as string | undefined) ?? DEFAULT_DATA_DIR,
       host: parseHost(ctx.hostText),
       dnsUpstreams: upstreams,
+      ...(dockerHost && { dockerHost }),
+      ...(dockerTls && { dockerTls }),
     });
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
