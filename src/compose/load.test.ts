@@ -12,7 +12,7 @@ import {
   type StackPlan,
 } from "./load.ts";
 
-const VOTING = "/work/shared/conformance/compose/voting-app-stack.yml";
+const VOTING = `${process.env.SWARMNET_CONFORMANCE ?? "/work/shared/conformance"}/compose/voting-app-stack.yml`;
 
 function load(text: string, env: Record<string, string> = {}, stack = "s"): StackPlan {
   return loadStack({ stack, files: [{ file: "stack.yml", text }], env });

@@ -77,7 +77,8 @@ function corpus(): { name: string; text: string }[] {
         out.push({ name: path, text: readFileSync(path, "utf8") });
     }
   };
-  for (const dir of ["../shared/conformance/k8s-netpol", "test/fixtures"]) {
+  const shared = process.env.SWARMNET_CONFORMANCE ?? "/work/shared/conformance";
+  for (const dir of [`${shared}/k8s-netpol`]) {
     try {
       walk(dir);
     } catch {

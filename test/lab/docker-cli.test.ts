@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { run } from "../../src/lab/kernel.ts";
 import { IS_ROOT, inNs, type TaskRow, TestLab, waitFor } from "./labkit.ts";
 
-const VOTING = "../shared/conformance/compose/voting-app-stack.yml";
+const VOTING = `${process.env.SWARMNET_CONFORMANCE ?? "/work/shared/conformance"}/compose/voting-app-stack.yml`;
 const HAS_DOCKER = (await run(["docker", "--version"]).catch(() => ({ code: 1 }))).code === 0;
 
 describe("the stock docker CLI against a three-node lab (root)", {
