@@ -184,6 +184,45 @@ describe("the stock docker CLI against a three-node lab (root)", {
     );
   });
 
+  it("connects and disconnects a standalone task; verbose inspect lists a service's tasks", async () => {
+    await docker(["network", "create", "-d", "overlay", "--attachable", "cnet"]);
+    await docker(["network", "create", "-d", "overlay", "--attachable", "enet"]);
+    await lab.cli(["run", "-d", "--name", "solo", "--network", "cnet", "--", "sleep", "600"]);
+    await docker(["network", "connect", "enet", "solo"]);
+    const inspect = async (net: string, verbose = false) =>
+      JSON.parse(
+        (await docker(["network", "inspect", ...(verbose ? ["--verbose"] : []), net])).stdout,
+      )[0];
+    const names = (net: { Containers: Record<string, { Name: string }> }) =>
+      Object.values(net.Containers).map((c) => c.Name);
+    await waitFor("solo on enet", async () =>
+      names(await inspect("enet")).includes("solo") ? true : undefined,
+    );
+    await docker(["network", "disconnect", "enet", "solo"]);
+    await waitFor("solo off enet", async () =>
+      names(await inspect("enet")).includes("solo") ? undefined : true,
+    );
+    await docker([
+      "service",
+      "create",
+      "-d",
+      "--name",
+      "vv",
+      "--replicas",
+      "2",
+      "--network",
+      "cnet",
+      "nginx",
+    ]);
+    await lab.running("vv", 2);
+    const verbose = await inspect("cnet", true);
+    assert.equal(verbose.Services.vv.Tasks.length, 2);
+    assert.match(verbose.Services.vv.VIP, /^\d+\.\d+\.\d+\.\d+$/);
+    await docker(["service", "rm", "vv"]);
+    await lab.cli(["rm", "-f", "solo"]);
+    await docker(["network", "rm", "cnet", "enet"]);
+  });
+
   it("ignores what cannot change networking, with a warning; refuses what would", async () => {
     const refused = await docker(
       ["service", "create", "--name", "dnsy", "--dns", "192.0.2.1", "nginx"],
