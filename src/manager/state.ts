@@ -145,3 +145,20 @@ export class Tx {
     return [...this.writes.values()];
   }
 }
+
+/** Docker's ServiceStatus: tasks running and meant to, against the replicas
+ * asked for (a global service: its tasks meant to run). */
+export function serviceStatus(
+  state: ClusterState,
+  s: Service,
+): { runningTasks: number; desiredTasks: number } {
+  const tasks = state.tasksOf(s.id);
+  const runningTasks = tasks.filter(
+    (t) => t.status.state === "running" && t.desiredState === "running",
+  ).length;
+  const desiredTasks =
+    "replicated" in s.spec.mode
+      ? s.spec.mode.replicated.replicas
+      : tasks.filter((t) => t.desiredState === "running").length;
+  return { runningTasks, desiredTasks };
+}

@@ -23,6 +23,7 @@ import {
 } from "./model.ts";
 import { reachCells } from "./reach.ts";
 import { parseSelector } from "./selector.ts";
+import { lookup, prng } from "./test-helpers.ts";
 
 const SELECTORS = [
   "app == 'web'",
@@ -219,40 +220,3 @@ describe("reachCells on generated worlds", () => {
     assert.ok(checked > 10_000);
   });
 });
-
-function lookup(s: PolicyDirectionSets, ip: number, protocol: number, port: number) {
-  const elements = protocol === TCP || protocol === UDP ? s.ports : s.other;
-  const name = protocol === TCP ? "tcp" : protocol === UDP ? "udp" : "icmp";
-  const hits = Object.entries(elements).filter(([text]) => {
-    const [addr, proto, ports] = text.split(" . ");
-    if (proto !== name) return false;
-    let lo: number;
-    let hi: number;
-    if (addr!.includes("/")) {
-      const [b, p] = addr!.split("/");
-      lo = tryParseIp(b!);
-      hi = lo + 2 ** (32 - Number(p)) - 1;
-    } else if (addr!.includes("-")) {
-      const [a, b] = addr!.split("-");
-      lo = tryParseIp(a!);
-      hi = tryParseIp(b!);
-    } else lo = hi = tryParseIp(addr!);
-    if (ip < lo || ip > hi) return false;
-    if (ports === undefined) return true;
-    const [pl, ph] = ports.split("-").map(Number);
-    return port >= pl! && port <= (ph ?? pl!);
-  });
-  assert.ok(hits.length <= 1, `overlapping elements: ${hits.map(([t]) => t).join(", ")}`);
-  return hits[0] && s.outcomes[hits[0][1]];
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -12,7 +12,7 @@ import {
   STACK_LABEL,
   type Workload,
 } from "./model.ts";
-import { calico, k8s } from "./test-helpers.ts";
+import { calico, k8s, lookup, parseElement, prng } from "./test-helpers.ts";
 
 function workload(id: string, app: string, network: string, address: string): Workload {
   const namespace = id.split("/")[0]!;
@@ -267,52 +267,6 @@ describe("sandboxPolicy", () => {
   });
 });
 
-interface Element {
-  addr: [number, number];
-  protocol: number;
-  port: [number, number];
-}
-
-const PROTOCOLS: Record<string, number> = { tcp: TCP, udp: UDP, icmp: ICMP };
-
-/** Reads an element as nft prints it (the forms enforce.ts documents). */
-function parseElement(text: string): Element {
-  const [addr, proto, port] = text.split(" . ");
-  let range: [number, number];
-  if (addr!.includes("/")) {
-    const [base, prefix] = addr!.split("/");
-    const first = tryParseIp(base!);
-    range = [first, first + 2 ** (32 - Number(prefix)) - 1];
-  } else if (addr!.includes("-")) {
-    const [a, b] = addr!.split("-");
-    range = [tryParseIp(a!), tryParseIp(b!)];
-  } else {
-    range = [tryParseIp(addr!), tryParseIp(addr!)];
-  }
-  assert.ok(range[0] >= 0 && range[1] >= range[0], `bad address in ${text}`);
-  const protocol = PROTOCOLS[proto!];
-  assert.ok(protocol !== undefined, `bad protocol in ${text}`);
-  const [lo, hi] = (port ?? "0").split("-").map(Number);
-  return { addr: range, protocol, port: [lo!, hi ?? lo!] };
-}
-
-/** The outcome of the element holding this flow, as the kernel would find it. */
-function lookup(s: PolicyDirectionSets, ip: number, protocol: number, port: number) {
-  const elements = protocol === TCP || protocol === UDP ? s.ports : s.other;
-  const hits = Object.entries(elements).filter(([text]) => {
-    const e = parseElement(text);
-    return (
-      e.protocol === protocol &&
-      ip >= e.addr[0] &&
-      ip <= e.addr[1] &&
-      port >= e.port[0] &&
-      port <= e.port[1]
-    );
-  });
-  assert.ok(hits.length <= 1, `overlapping elements: ${hits.map(([t]) => t).join(", ")}`);
-  return hits[0] && s.outcomes[hits[0][1]];
-}
-
 /** The Log rules evaluateFlow's trace went through before deciding. */
 function loggedBy(verdict: DirectionVerdict, direction: string): string[] {
   return verdict.trace.flatMap((step) =>
@@ -320,16 +274,4 @@ function loggedBy(verdict: DirectionVerdict, direction: string): string[] {
       .filter((r) => r.note === "logged, continues")
       .map((r) => `${step.policy} ${direction}[${r.index}]`),
   );
-}
-
-/** mulberry32: reproducible randomness, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

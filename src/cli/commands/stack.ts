@@ -173,6 +173,14 @@ async function stackServices(ctx: Ctx, stack: string) {
   return services.filter((s) => inStack(stack)({ labels: s.spec.labels }));
 }
 
+/** The stack's services; undefined (said on stderr, Docker's words) when it has none. */
+async function servicesOf(ctx: Ctx, stack: string): Promise<ServiceRow[] | undefined> {
+  const services = await stackServices(ctx, stack);
+  if (services.length > 0) return services;
+  ctx.err(`Nothing found in stack: ${stack}`);
+  return undefined;
+}
+
 export const stackServicesCommand: Command = {
   name: "stack services",
   synopsis: "[OPTIONS] STACK",
@@ -182,11 +190,8 @@ export const stackServicesCommand: Command = {
     need(args, 1, "STACK", this.name);
     const stack = stackName(args.positionals[0]);
     const fmt = outputFormat(args);
-    const services = await stackServices(ctx, stack);
-    if (services.length === 0) {
-      ctx.err(`Nothing found in stack: ${stack}`);
-      return 1;
-    }
+    const services = await servicesOf(ctx, stack);
+    if (!services) return 1;
     if (args.flags.quiet) {
       for (const s of services) ctx.out(shortId(s.id));
       return 0;
@@ -205,11 +210,8 @@ export const stackPs: Command = {
     need(args, 1, "STACK", this.name);
     const stack = stackName(args.positionals[0]);
     const fmt = outputFormat(args);
-    const services = await stackServices(ctx, stack);
-    if (services.length === 0) {
-      ctx.err(`Nothing found in stack: ${stack}`);
-      return 1;
-    }
+    const services = await servicesOf(ctx, stack);
+    if (!services) return 1;
     type TaskRow = Task & { name: string; nodeHostname: string };
     const rows: Record<string, unknown>[] = [];
     for (const s of services) {

@@ -11,6 +11,7 @@ import { connectContainer, disconnectContainer } from "../container-ops.ts";
 import { Router } from "../http/router.ts";
 import type { Manager } from "../manager.ts";
 import { find, resolve } from "../resolve.ts";
+import { serviceStatus } from "../state.ts";
 import {
   anyOf,
   fromDockerNetworkCreate,
@@ -34,18 +35,6 @@ export function dockerRoutes(manager: Manager, info: DockerInfo): Router {
     if (!manager.initialized) throw new SwarmnetError("NOT_MANAGER", NOT_MANAGER_MESSAGE);
   };
   const network = (id: string) => state.get("networks", id);
-
-  const serviceStatus = (s: Service) => {
-    const tasks = state.tasksOf(s.id);
-    const running = tasks.filter(
-      (t) => t.status.state === "running" && t.desiredState === "running",
-    ).length;
-    const desired =
-      "replicated" in s.spec.mode
-        ? s.spec.mode.replicated.replicas
-        : tasks.filter((t) => t.desiredState === "running").length;
-    return { runningTasks: running, desiredTasks: desired };
-  };
 
   r.on("GET", "/version", () => ({ body: versionBody(info) }));
   r.on("GET", "/info", () => ({ body: infoBody(manager, info) }));
@@ -239,7 +228,7 @@ export function dockerRoutes(manager: Manager, info: DockerInfo): Router {
       )
       .sort((a, b) => a.spec.name.localeCompare(b.spec.name));
     return {
-      body: services.map((s) => dockerService(s, withStatus ? serviceStatus(s) : undefined)),
+      body: services.map((s) => dockerService(s, withStatus ? serviceStatus(state, s) : undefined)),
     };
   });
   r.on("POST", "/services/create", async (req) => {

@@ -18,6 +18,7 @@ import type { Dispatcher } from "../dispatcher.ts";
 import type { LogBook } from "../logs.ts";
 import type { InitOptions, Manager } from "../manager.ts";
 import { find, resolve } from "../resolve.ts";
+import { serviceStatus } from "../state.ts";
 import { policyRoutes } from "./policy-routes.ts";
 import { Router } from "./router.ts";
 
@@ -50,17 +51,7 @@ export function nativeRoutes(
   const requireManager = () => {
     if (!manager.initialized) throw new SwarmnetError("NOT_MANAGER", NOT_MANAGER_MESSAGE);
   };
-  const serviceView = (s: Service) => {
-    const tasks = state.tasksOf(s.id);
-    const running = tasks.filter(
-      (t) => t.status.state === "running" && t.desiredState === "running",
-    ).length;
-    const desired =
-      "replicated" in s.spec.mode
-        ? s.spec.mode.replicated.replicas
-        : tasks.filter((t) => t.desiredState === "running").length;
-    return { ...s, serviceStatus: { runningTasks: running, desiredTasks: desired } };
-  };
+  const serviceView = (s: Service) => ({ ...s, serviceStatus: serviceStatus(state, s) });
   const taskView = (t: Task) => {
     const service = state.get("services", t.serviceId);
     return {
