@@ -14,7 +14,7 @@ import { FULL_SYNC_MS, type KernelScope, KernelSync } from "./kernel.ts";
 import { LogShipper } from "./log-shipper.ts";
 import { ControlError, controlCall, controlStream } from "./manager-client.ts";
 import { SandboxDns } from "./sandbox-dns.ts";
-import { taskCommand, taskHostname } from "./task-command.ts";
+import { taskCommand, taskEnv, taskHostname } from "./task-command.ts";
 import { TaskRuntime } from "./task-runtime.ts";
 
 export interface AgentOptions {
@@ -199,6 +199,7 @@ export class Agent {
           hostname: taskHostname(view, o),
           netnsPath: `/run/netns/${this.opts.scope.sandboxNs(o.id)}`,
           command: taskCommand(view, o),
+          env: taskEnv(view, o),
         });
         reports.push({ taskId: o.id, state: "running", message: "started" });
       } catch (err) {

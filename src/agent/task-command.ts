@@ -20,6 +20,16 @@ export function taskHostname(view: NodeView, o: Task | Container): string {
   return `${service.spec.name}.${o.slot > 0 ? o.slot : o.nodeId}.${o.id}`;
 }
 
+/** The service's environment for its task's process ("KEY=value" → map). */
+export function taskEnv(view: NodeView, o: Task | Container): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const e of serviceOf(view, o)?.spec.env ?? []) {
+    const eq = e.indexOf("=");
+    env[e.slice(0, eq)] = e.slice(eq + 1);
+  }
+  return env;
+}
+
 export function taskCommand(view: NodeView, o: Task | Container): string[] {
   const service = serviceOf(view, o);
   const command = service ? service.spec.command : "command" in o ? o.command : [];

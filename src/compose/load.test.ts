@@ -568,7 +568,8 @@ describe("loadStack: services", () => {
     });
     assert.deepEqual(a.spec.containerLabels, { role: "agent", [STACK_NAMESPACE_LABEL]: "s" });
     assert.deepEqual(a.environment, { FROM_SHELL: "yes", FIXED: "1" });
-    assert.deepEqual(p.notApplied, ["services.agent.environment"]);
+    assert.deepEqual(a.spec.env, ["FROM_SHELL=yes", "FIXED=1"]);
+    assert.deepEqual(p.notApplied, []);
   });
 
   it("refuses replicas in global mode", () => {
@@ -651,4 +652,25 @@ describe("loadStack: services", () => {
 it("LoadStackInput with no files is refused", () => {
   const input: LoadStackInput = { stack: "s", files: [], env: {} };
   assert.throws(() => loadStack(input), ComposeError);
+});
+
+describe("keys Docker applies that would change how a service is wired", () => {
+  it("refuses dns and extra_hosts at their key, rather than ignore them", () => {
+    for (const key of [
+      "dns: [192.0.2.1]",
+      "dns_search: [x.test]",
+      "extra_hosts: ['a:192.0.2.1']",
+    ]) {
+      assert.throws(
+        () =>
+          loadStack({
+            stack: "s",
+            files: [{ file: "s.yml", text: `services:\n  web:\n    image: nginx\n    ${key}\n` }],
+            env: {},
+          }),
+        /s\.yml:4:5: services\.web\.(dns|dns_search|extra_hosts): is not supported by swarmnet/,
+        key,
+      );
+    }
+  });
 });

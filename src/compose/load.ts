@@ -52,7 +52,7 @@ export interface StackServicePlan {
   /** `expose` ports: the responder should listen on them besides the target
    * ports (swarmnet's service spec has no field for them yet). */
   expose: number[];
-  /** `environment`, resolved; not in swarmnet's service spec yet (listed in notApplied). */
+  /** `environment`, resolved (also in `spec.env`, as KEY=value). */
   environment: Record<string, string>;
 }
 
@@ -245,6 +245,14 @@ const IPAM_CONFIG_KEYS = ["subnet", "ip_range", "gateway", "aux_addresses"];
 const UNSUPPORTED: Record<string, string> = {
   include: "not supported by stack deploy (merge the files with -c instead)",
   "services.*.extends": "not supported by stack deploy",
+  // Docker applies these; swarmnet's tasks resolve through its own DNS and
+  // hosts files it does not edit, so ignoring them would wire the service
+  // differently from what the file says.
+  "services.*.dns":
+    "is not supported by swarmnet: tasks resolve through swarmnet's DNS at 127.0.0.11",
+  "services.*.dns_search": "is not supported by swarmnet: tasks resolve through swarmnet's DNS",
+  "services.*.dns_opt": "is not supported by swarmnet: tasks resolve through swarmnet's DNS",
+  "services.*.extra_hosts": "is not supported by swarmnet (extra /etc/hosts entries)",
 };
 
 // ---- Reading helpers ----
@@ -521,8 +529,6 @@ function service(
         if (env[k] !== undefined) environment[k] = env[k];
       } else environment[k] = text(e.value, `${path}.environment.${k}`);
     }
-    // Read, but swarmnet's service spec has nowhere to put it yet.
-    loader.notApplied.add(`${path}.environment`);
   }
 
   // deploy
@@ -618,6 +624,9 @@ function service(
         : containerLabels,
     image,
     command: argv,
+    ...(Object.keys(environment).length > 0 && {
+      env: Object.entries(environment).map(([k, v]) => `${k}=${v}`),
+    }),
     mode,
     networks: [], // filled in once the networks are known
     endpoint: { mode: endpointMode, ports: portList },

@@ -57,6 +57,7 @@ export function dockerServiceSpec(spec: ServiceSpec) {
         Image: spec.image,
         Labels: spec.containerLabels,
         ...(spec.command.length ? { Command: spec.command } : {}),
+        ...(spec.env?.length ? { Env: spec.env } : {}),
       },
       Placement: spec.placement.constraints.length
         ? { Constraints: spec.placement.constraints }

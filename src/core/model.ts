@@ -94,6 +94,8 @@ export interface ServiceSpec {
   image: string;
   /** Empty: swarmnet's built-in responder. */
   command: string[];
+  /** The process's environment, Docker's "KEY=value" form (absent: none). */
+  env?: string[];
   mode: ServiceMode;
   networks: NetworkAttachmentSpec[];
   endpoint: { mode: EndpointMode; ports: PortConfig[] };

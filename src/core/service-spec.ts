@@ -13,6 +13,7 @@ export interface ServiceSpecInput {
   containerLabels?: unknown;
   image?: unknown;
   command?: unknown;
+  env?: unknown;
   mode?: unknown;
   networks?: unknown;
   endpoint?: unknown;
@@ -117,6 +118,10 @@ export function checkServiceSpec(
   const constraints = stringList(placementIn.constraints, "placement constraints");
   parseConstraints(constraints);
   const command = stringList(input.command, "command");
+  const env = stringList(input.env, "env");
+  for (const e of env) {
+    if (!/^[^=\s][^=]*=/.test(e)) throw invalid(`invalid environment variable "${e}": expected KEY=value`);
+  }
   if (input.image !== undefined && typeof input.image !== "string")
     throw invalid("image must be a string");
   return {
@@ -125,6 +130,7 @@ export function checkServiceSpec(
     containerLabels: validateLabels(input.containerLabels, "container label"),
     image: (input.image as string | undefined) ?? "",
     command,
+    ...(env.length > 0 && { env }),
     mode,
     networks,
     endpoint: { mode: endpointMode, ports },

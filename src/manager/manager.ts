@@ -548,5 +548,5 @@ function checkInitOptions(opts: InitOptions): void {
 /** What a task runs with; a change here replaces tasks. A replica count, networks
  * and published ports do not (see reattachTasks). */
 function taskTemplate(spec: Service["spec"]): unknown {
-  return [spec.image, spec.command, spec.containerLabels, spec.placement];
+  return [spec.image, spec.command, spec.env ?? [], spec.containerLabels, spec.placement];
 }

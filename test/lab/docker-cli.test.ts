@@ -238,18 +238,29 @@ describe("the stock docker CLI against a three-node lab (root)", {
       "--name",
       "envy",
       "--env",
-      "A=1",
+      "GREETING=hello there",
       "--limit-memory",
       "64m",
-      "nginx",
+      "--mount",
+      "type=volume,target=/data",
+      "busybox",
+      "sh",
+      "-c",
+      "echo greeting=$GREETING; exec sleep 600",
     ]);
     assert.match(
       warned.stdout + warned.stderr,
-      /ContainerSpec\.Env is not supported by swarmnet and was ignored/,
+      /ContainerSpec\.Mounts is not supported by swarmnet and was ignored/,
     );
     assert.match(
       warned.stdout + warned.stderr,
       /TaskTemplate\.Resources is not supported by swarmnet and was ignored/,
+    );
+    // The environment reaches the task's process.
+    await waitFor("envy's greeting in its log", async () =>
+      (await lab.cliRun(["service", "logs", "envy"])).stdout.includes("greeting=hello there")
+        ? true
+        : undefined,
     );
     await docker(["service", "rm", "envy"]);
   });

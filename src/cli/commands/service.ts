@@ -69,6 +69,7 @@ export const serviceCreate: Command = {
     { name: "network", kind: "list", help: "Network attachments" },
     { name: "label", short: "l", kind: "list", help: "Service labels" },
     { name: "container-label", kind: "list", help: "Task labels" },
+    { name: "env", short: "e", kind: "list", help: "Set environment variables (KEY=value)" },
     { name: "publish", short: "p", kind: "list", help: "Publish a port as a node port" },
     { name: "endpoint-mode", kind: "string", help: "Endpoint mode (vip or dnsrr) (default vip)" },
     { name: "constraint", kind: "list", help: "Placement constraints" },
@@ -88,6 +89,7 @@ export const serviceCreate: Command = {
       containerLabels: keyValues(f["container-label"] as string[], "container label"),
       image: (f.image as string | undefined) ?? "",
       command: args.positionals,
+      env: f.env as string[],
       mode:
         mode === "global"
           ? { global: {} }

@@ -83,6 +83,7 @@ describe("a Docker ServiceSpec as swarmnet's service input", () => {
       containerLabels: { c: "d" },
       image: "nginx:latest@sha256:abc",
       command: ["sh", "-c", "sleep 1"],
+      env: [],
       mode: { replicated: { replicas: 3 } },
       networks: [{ target: "front", aliases: ["www"] }],
       endpoint: {
@@ -113,7 +114,6 @@ describe("a Docker ServiceSpec as swarmnet's service input", () => {
       UpdateConfig: { Parallelism: 2 },
     });
     assert.deepEqual(warnings, [
-      "TaskTemplate.ContainerSpec.Env is not supported by swarmnet and was ignored",
       "TaskTemplate.ContainerSpec.Mounts is not supported by swarmnet and was ignored",
       "TaskTemplate.Resources is not supported by swarmnet and was ignored",
       "TaskTemplate.RestartPolicy is not supported by swarmnet and was ignored",

@@ -108,7 +108,6 @@ function isEmpty(v: unknown): boolean {
 /** Fields of a ContainerSpec swarmnet does not apply but that cannot change
  * how tasks are wired: accepted, with a warning. */
 const IGNORED_CONTAINER_FIELDS = [
-  "Env",
   "Dir",
   "User",
   "Groups",
@@ -237,6 +236,7 @@ export function fromDockerServiceSpec(body: unknown): {
     containerLabels: container.Labels ?? {},
     image: container.Image ?? "",
     command,
+    env: strings(container.Env, "ContainerSpec.Env"),
     mode,
     networks,
     endpoint: { mode: (endpoint.Mode as string | undefined) ?? "vip", ports },
