@@ -194,4 +194,18 @@ describe("nodeView and the routing mesh", () => {
       [],
     );
   });
+
+  it("gives a node the services of its tasks even on no network, which it runs the command of", () => {
+    const s = service("s1", []);
+    const t = task("t1", "s1", "n1", []);
+    assert.deepEqual(
+      nodeView(inputs({ services: [s], tasks: [t] })).services.map((x) => x.id),
+      ["s1"],
+    );
+    const nodes = [node("n2"), node("n1")];
+    assert.deepEqual(
+      nodeView(inputs({ node: nodes[0]!, nodes, services: [s], tasks: [t] })).services,
+      [],
+    );
+  });
 });

@@ -159,11 +159,14 @@ export function nodeView(input: ViewInputs): NodeView {
   const localServices = new Set(tasks.map((t) => t.serviceId));
   const services = input.services.filter(
     (s) =>
+      // Its own tasks' services, always: the agent runs their command (a
+      // service on no network at all still has one).
+      localServices.has(s.id) ||
       s.endpoint.virtualIps.some((v) => networkIds.has(v.networkId)) ||
       s.spec.networks.some((n) => networkIds.has(n.target)) ||
-      // Every node serves the mesh's ports; a host-mode port only where a task runs.
-      publishesIngress(s) ||
-      (localServices.has(s.id) && s.endpoint.ports.some((p) => p.publishMode === "host")),
+      // Every node serves the mesh's ports (a host-mode port only where a
+      // task runs: its service is local, above).
+      publishesIngress(s),
   );
   return {
     node: input.node,

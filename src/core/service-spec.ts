@@ -120,7 +120,8 @@ export function checkServiceSpec(
   const command = stringList(input.command, "command");
   const env = stringList(input.env, "env");
   for (const e of env) {
-    if (!/^[^=\s][^=]*=/.test(e)) throw invalid(`invalid environment variable "${e}": expected KEY=value`);
+    if (!/^[^=\s][^=]*=/.test(e))
+      throw invalid(`invalid environment variable "${e}": expected KEY=value`);
   }
   if (input.image !== undefined && typeof input.image !== "string")
     throw invalid("image must be a string");
