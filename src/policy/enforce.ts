@@ -121,7 +121,13 @@ function directionSets(
 class OutcomeTable {
   readonly list: PolicyOutcome[] = [];
   private readonly ids = new Map<string, number>();
+  /** The common case, no Log rule met: by the rule itself, without building a key. */
+  private readonly plain = new Map<CandidateRule, number>();
   of(d: Decision): number {
+    if (d.logs.length === 0) {
+      const known = this.plain.get(d.rule);
+      if (known !== undefined) return known;
+    }
     const action = d.rule.action === "Deny" ? "drop" : "accept"; // Allow, or Pass to the default allow
     const key = `${action}\u0000${d.rule.ref}\u0000${d.logs.join("\u0000")}`;
     let id = this.ids.get(key);
@@ -130,6 +136,7 @@ class OutcomeTable {
       this.list.push({ action, rule: d.rule.ref, logs: d.logs });
       this.ids.set(key, id);
     }
+    if (d.logs.length === 0) this.plain.set(d.rule, id);
     return id;
   }
 }
