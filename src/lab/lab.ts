@@ -7,9 +7,11 @@
 import { spawn } from "node:child_process";
 import { mkdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseDnsUpstream } from "../core/dns-upstream.ts";
 import { notFound, precondition } from "../core/errors.ts";
+import { restoreSandboxLogging } from "../dataplane/linux/kernel-log.ts";
 import {
   deleteNamespacesBatch,
   initArgs,
@@ -135,6 +137,13 @@ async function claim(plan: LabPlan, state: LabState, config: LabConfig): Promise
  * hostnames, forwarding. Exported for the root test, which stops here. */
 export async function createNetwork(plan: LabPlan, signal?: AbortSignal): Promise<void> {
   await mkdir(plan.utsDir, { recursive: true, mode: 0o755 });
+  // The machine's own network namespace, for agents that must change a
+  // sysctl only it has (policy logging's nf_log_all_netns): PID 1's may not
+  // be open to them.
+  const hostNet = hostNetnsFile(plan.utsDir);
+  await unmountAll(hostNet);
+  await writeFile(hostNet, "");
+  await mustRun(["mount", "--bind", "/proc/self/ns/net", hostNet], { signal, timeoutMs: 10_000 });
   await ipBatch(namespacesBatch(plan), { signal });
   await ipBatch(underlayBatch(plan), { netns: plan.underlay.netns, signal });
   await Promise.all(
@@ -147,6 +156,11 @@ export async function createNetwork(plan: LabPlan, signal?: AbortSignal): Promis
   );
 }
 
+/** Where `lab up` keeps a handle on this machine's network namespace. */
+export function hostNetnsFile(utsDir: string): string {
+  return `${utsDir}/host-net`;
+}
+
 /** argv running the swarmnet CLI (this checkout's) on the project's Node. */
 export function cliArgv(args: readonly string[]): string[] {
   return [process.execPath, "--disable-warning=ExperimentalWarning", CLI_MAIN, ...args];
@@ -154,7 +168,11 @@ export function cliArgv(args: readonly string[]): string[] {
 
 /** Runs one swarmnet CLI command on a node, as a user on that host would. */
 async function runCliOn(node: NodePlan, args: string[], signal?: AbortSignal): Promise<string> {
-  const env: NodeJS.ProcessEnv = { ...process.env, SWARMNET_NETNS_PREFIX: node.nsPrefix };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SWARMNET_NETNS_PREFIX: node.nsPrefix,
+    SWARMNET_HOST_NETNS: hostNetnsFile(dirname(node.utsFile)),
+  };
   delete env.SWARMNET_HOST; // --host is always given; a stray one must not confuse anything
   const r = await run(onNodeArgv(node, cliArgv(args)), {
     env,
@@ -321,6 +339,18 @@ export async function teardown(state: LabState, log: Log): Promise<string[]> {
     } catch (err) {
       problems.push(`UTS namespace ${n.utsFile}: ${(err as Error).message}`);
     }
+    // An agent that turned policy logging on left what it found; put it back.
+    try {
+      restoreSandboxLogging(join(n.dataDir, "agent"));
+    } catch (err) {
+      problems.push(`net.netfilter.nf_log_all_netns: ${(err as Error).message}`);
+    }
+  }
+  try {
+    await unmountAll(hostNetnsFile(state.utsDir));
+    await rm(hostNetnsFile(state.utsDir), { force: true });
+  } catch (err) {
+    problems.push(`host network namespace handle: ${(err as Error).message}`);
   }
   await rmdir(state.utsDir).catch(() => {});
   if (problems.length === 0) {

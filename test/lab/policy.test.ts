@@ -2,8 +2,9 @@
 // lab. Two stacks share a network; a Kubernetes default-deny in one of them
 // stops new connections into it (directly and through a VIP: the destination
 // judges the real caller), keeps connections established before it (the
-// documented choice), covers a task scaled up afterwards before it runs, and
-// an allow policy and `policy rm` open the way again.
+// documented choice), covers a task scaled up afterwards before it runs,
+// logs denied connections when asked, and an allow policy and `policy rm`
+// open the way again.
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -129,6 +130,36 @@ describe("network policies enforced in a three-node lab (root)", {
     const tasks = await lab.running("x_a", 2);
     const [b] = await lab.running("y_b", 1);
     for (const t of tasks) assert.equal((await reach(b!, addressOf(t))).ok, false, t.Name);
+  });
+
+  it("logs denied connections with the rule that denied them once policy logging is on", async () => {
+    const [a] = await lab.running("x_a", 2);
+    const [b] = await lab.running("y_b", 1);
+    await lab.cli(["policy", "logging", "on"]);
+    const from = addressOf(b!);
+    const entries = await waitFor(
+      "the denied connection in the kernel log",
+      async () => {
+        await reach(b!, addressOf(a!));
+        const out = await lab.cli(["policy", "log", "--since", "1m", "--json"]);
+        const found = out
+          .split("\n")
+          .filter(Boolean)
+          .map(
+            (l) => JSON.parse(l) as { verdict: string; rule: string; src: string; dport?: number },
+          )
+          .filter((e) => e.src === from);
+        return found.length > 0 ? found : undefined;
+      },
+      20_000,
+    );
+    assert.ok(
+      entries.some(
+        (e) => e.verdict === "drop" && e.rule === "end-of-tier ingress" && e.dport === 80,
+      ),
+      JSON.stringify(entries),
+    );
+    await lab.cli(["policy", "logging", "off"]);
   });
 
   it("an allow policy opens exactly its port and protocol from the allowed stack, and policy rm restores Docker's behaviour", async () => {

@@ -7,7 +7,11 @@
 // turns it on when a sandbox it renders has a log statement (the agent does,
 // `enableSandboxLogging`), remembers the value it found in the node's state
 // directory, and `restoreSandboxLogging` (node cleanup) puts that value back
-// if, and only if, swarmnet changed it.
+// if, and only if, swarmnet changed it. An agent that runs in a network
+// namespace of its own (a lab node) reaches the initial one's sysctl through
+// the machine's namespace (SWARMNET_HOST_NETNS, else PID 1's), with nsenter:
+// the setting is the machine's either way.
+import { execFileSync } from "node:child_process";
 import {
   closeSync,
   constants,
@@ -28,8 +32,33 @@ export function nfLogAllNetns(path = NF_LOG_ALL_NETNS): string | undefined {
   try {
     return readFileSync(path, "utf8").trim();
   } catch {
-    return undefined;
+    if (path !== NF_LOG_ALL_NETNS) return undefined;
+    try {
+      return inInitialNetns(["cat", path]).trim();
+    } catch {
+      return undefined;
+    }
   }
+}
+
+/** Writes the sysctl, from the initial network namespace if this one lacks it. */
+function setNfLogAllNetns(path: string, value: string): void {
+  if (existsSync(path) || path !== NF_LOG_ALL_NETNS) {
+    writeFileSync(path, `${value}\n`);
+    return;
+  }
+  inInitialNetns(["sh", "-c", `echo ${value === "1" ? 1 : 0} > ${NF_LOG_ALL_NETNS}`]);
+}
+
+/** Runs argv in the machine's own network namespace: SWARMNET_HOST_NETNS
+ * when given (a lab hands its nodes one), else PID 1's. */
+function inInitialNetns(argv: string[]): string {
+  const netns = process.env.SWARMNET_HOST_NETNS || "/proc/1/ns/net";
+  return execFileSync("nsenter", [`--net=${netns}`, "--", ...argv], {
+    encoding: "utf8",
+    timeout: 5_000,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
 }
 
 /** Turns sandbox logging on; the value found is kept under `stateDir` the
@@ -44,7 +73,7 @@ export function enableSandboxLogging(
   if (found === "1") return "on";
   try {
     if (!existsSync(`${stateDir}/${SAVED}`)) writeFileSync(`${stateDir}/${SAVED}`, `${found}\n`);
-    writeFileSync(path, "1\n");
+    setNfLogAllNetns(path, "1");
     return "on";
   } catch {
     return "unavailable";
@@ -55,7 +84,7 @@ export function enableSandboxLogging(
 export function restoreSandboxLogging(stateDir: string, path = NF_LOG_ALL_NETNS): boolean {
   const saved = `${stateDir}/${SAVED}`;
   if (!existsSync(saved)) return false;
-  writeFileSync(path, `${readFileSync(saved, "utf8").trim()}\n`);
+  setNfLogAllNetns(path, readFileSync(saved, "utf8").trim());
   rmSync(saved);
   return true;
 }
