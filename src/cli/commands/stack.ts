@@ -272,27 +272,12 @@ export const stackRm: Command = {
       }
       for (const n of networks) {
         ctx.out(`Removing network ${n.name}`);
-        await removeWhenFree(ctx, n.id);
+        // The manager waits for the removed services' tasks to leave it.
+        await ctx.client.call("DELETE", `/v1/networks/${n.id}`);
       }
     }
     return status;
   },
 };
-
-/** A network is refused while tasks of the removed services still stop on
- * it; they are gone within a few seconds. */
-async function removeWhenFree(ctx: Ctx, id: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      await ctx.client.call("DELETE", `/v1/networks/${id}`);
-      return;
-    } catch (err) {
-      if (Date.now() > deadline || !/in use|active endpoints/i.test((err as Error).message))
-        throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
 
 export const STACK_COMMANDS = [stackDeploy, stackLs, stackServicesCommand, stackPs, stackRm];

@@ -196,19 +196,23 @@ export function compile(plan: Plan): Batch[][] {
     type Group = { batch: Batch; command: string; line: number; elements: string[] };
     const open = new Map<Batch, Group>();
     const groups: Group[] = [];
-    for (const step of plan.steps) {
-      if (step.phase !== phase) continue;
-      const l = stepLines(step);
-      const key = `${l.tool} ${l.ns}`;
+    const batchOf = (tool: Tool, ns: NsRef): Batch => {
+      const key = `${tool} ${ns}`;
       let batch = batches.get(key);
       if (!batch) {
-        batch = { phase, tool: l.tool, ns: l.ns, lines: [], from: [] };
+        batch = { phase, tool, ns, lines: [], from: [] };
         batches.set(key, batch);
       }
+      return batch;
+    };
+    for (const step of plan.steps) {
+      if (step.phase !== phase) continue;
       // Consecutive elements of one map go in one command: nft handles each
       // interval-set command against the whole set, so 10,000 one-element
       // commands cost minutes where one command of 10,000 costs milliseconds.
       if (step.kind === "nft-element-add" || step.kind === "nft-element-del") {
+        // Written here, not by stepLines: a policy change can be 10,000 of them.
+        const batch = batchOf("nft", step.ns);
         const command = `${step.kind === "nft-element-add" ? "add" : "delete"} element ${nftName(step, step.map)}`;
         const elem =
           step.kind === "nft-element-add" && step.value !== ""
@@ -226,6 +230,8 @@ export function compile(plan: Plan): Batch[][] {
         batch.from.push(step);
         continue;
       }
+      const l = stepLines(step);
+      const batch = batchOf(l.tool, l.ns);
       open.delete(batch);
       for (const line of l.lines) {
         batch.lines.push(line);

@@ -79,19 +79,35 @@ export function dockerRoutes(manager: Manager, info: DockerInfo): Router {
   });
 
   // ------------------------------------------------------------- networks
-  const networkBody = (n: Network, verbose: boolean) => {
-    const attached = [
-      ...state
-        .list("tasks")
-        .filter((t) => t.desiredState === "running" && !isTerminal(t.status.state))
-        .map((t) => ({ id: t.id, nodeId: t.nodeId, networks: t.networks, name: taskNameOf(t) })),
-      ...state
-        .list("containers")
-        .filter((c) => c.desiredState === "running")
-        .map((c) => ({ id: c.id, nodeId: c.nodeId, networks: c.networks, name: c.name })),
-    ]
-      .map((o) => ({ ...o, att: o.networks.find((a) => a.networkId === n.id) }))
-      .filter((o) => o.att);
+  interface Attached {
+    id: string;
+    nodeId: string;
+    name: string;
+    addresses: string[];
+    serviceId?: string;
+  }
+  /** Every running task and container, by network: read once per request,
+   * however many networks it lists. */
+  const attachedByNetwork = (): Map<string, Attached[]> => {
+    const out = new Map<string, Attached[]>();
+    const add = (o: Omit<Attached, "addresses">, networks: Task["networks"]) => {
+      for (const att of networks) {
+        const list = out.get(att.networkId) ?? [];
+        list.push({ ...o, addresses: att.addresses });
+        out.set(att.networkId, list);
+      }
+    };
+    for (const t of state.list("tasks")) {
+      if (t.desiredState !== "running" || isTerminal(t.status.state)) continue;
+      add({ id: t.id, nodeId: t.nodeId, name: taskNameOf(t), serviceId: t.serviceId }, t.networks);
+    }
+    for (const c of state.list("containers")) {
+      if (c.desiredState === "running")
+        add({ id: c.id, nodeId: c.nodeId, name: c.name }, c.networks);
+    }
+    return out;
+  };
+  const networkBody = (n: Network, verbose: boolean, attached: Attached[]) => {
     const containers = Object.fromEntries(
       attached.map((o) => [
         o.id,
@@ -99,7 +115,7 @@ export function dockerRoutes(manager: Manager, info: DockerInfo): Router {
           Name: o.name,
           EndpointID: o.id,
           MacAddress: "",
-          IPv4Address: o.att!.addresses[0] ?? "",
+          IPv4Address: o.addresses[0] ?? "",
           IPv6Address: "",
         },
       ]),
@@ -115,7 +131,7 @@ export function dockerRoutes(manager: Manager, info: DockerInfo): Router {
       const services: Record<string, unknown> = {};
       for (const s of state.list("services")) {
         const vip = s.endpoint.virtualIps.find((v) => v.networkId === n.id);
-        const tasks = attached.filter((o) => state.get("tasks", o.id)?.serviceId === s.id);
+        const tasks = attached.filter((o) => o.serviceId === s.id);
         if (!vip && tasks.length === 0) continue;
         services[s.spec.name] = {
           VIP: vip ? vip.addr.split("/")[0] : "",
@@ -126,7 +142,7 @@ export function dockerRoutes(manager: Manager, info: DockerInfo): Router {
           Tasks: tasks.map((o) => ({
             Name: o.name,
             EndpointID: o.id,
-            EndpointIP: (o.att!.addresses[0] ?? "").split("/")[0],
+            EndpointIP: (o.addresses[0] ?? "").split("/")[0],
             Info: { "Host IP": state.get("nodes", o.nodeId)?.dataPathAddr ?? "" },
           })),
         };
@@ -167,13 +183,15 @@ export function dockerRoutes(manager: Manager, info: DockerInfo): Router {
           labelsMatch(n.labels, f.get("label")),
       )
       .sort((a, b) => a.name.localeCompare(b.name));
-    return { body: nets.map((n) => networkBody(n, false)) };
+    const attached = attachedByNetwork();
+    return { body: nets.map((n) => networkBody(n, false, attached.get(n.id) ?? [])) };
   });
   r.on("GET", "/networks/:ref", (req) => {
     requireManager();
     const n = find(state, "networks", req.params.ref!);
     if (!n) throw notFound(`network ${req.params.ref} not found`);
-    return { body: networkBody(n, req.query.get("verbose") === "true") };
+    const attached = attachedByNetwork().get(n.id) ?? [];
+    return { body: networkBody(n, req.query.get("verbose") === "true", attached) };
   });
   r.on("POST", "/networks/create", async (req) => {
     requireManager();
